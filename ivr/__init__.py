@@ -1,0 +1,5 @@
+"""On-premises real-time voice IVR."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Shared vocabulary of the IVR: events, audio formats, config models, errors and interfaces."""

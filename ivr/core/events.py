@@ -232,3 +232,117 @@ class TransferRequested(Event):
     skills: tuple[str, ...] = ()
     reason: str = ""
     headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+# --- flow actions and their answers ------------------------------------------------------
+# The flow runner emits Say, Play, Listen, HttpRequest, LookupRequest, RecordVoicemail,
+# TransferRequested and HangupRequested; the call session carries them out in order and
+# answers with Transcript (final), DtmfDigit, Timeout, HttpResult, LookupResult,
+# VoicemailRecorded and Hangup.
+
+
+@dataclass(frozen=True)
+class Listen(Event):
+    """Wait for caller input after the queued prompts; send Timeout(name=timer) after `timeout` s of silence."""
+
+    kind: ClassVar[str] = "listen"
+    timer: str = ""
+    timeout: float = 5.0
+    speech: bool = True
+    dtmf: bool = True
+    max_digits: int = 1
+    terminator: str = ""
+    inter_digit_timeout: float = 3.0
+    barge_in: bool = True
+    phrases: tuple[str, ...] = ()
+    vad: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class HttpRequest(Event):
+    """Call a business system; answer with HttpResult carrying the same `request_id`."""
+
+    kind: ClassVar[str] = "http_request"
+    request_id: str = ""
+    method: str = "GET"
+    url: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+    timeout: float = 3.0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class HttpResult(Event):
+    """Outcome of an HttpRequest: `status` 0 with `error` set when no response came back."""
+
+    kind: ClassVar[str] = "http_result"
+    request_id: str = ""
+    status: int = 0
+    body: str = ""
+    error: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class LookupRequest(Event):
+    """Look `key` up in the named data source (e.g. 'orders'); answer with LookupResult."""
+
+    kind: ClassVar[str] = "lookup_request"
+    request_id: str = ""
+    source: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class LookupResult(Event):
+    """Outcome of a LookupRequest: `record` is a JSON object text when `found`."""
+
+    kind: ClassVar[str] = "lookup_result"
+    request_id: str = ""
+    found: bool = False
+    record: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RecordVoicemail(Event):
+    """Record the caller into `mailbox` after a beep; answer with VoicemailRecorded."""
+
+    kind: ClassVar[str] = "record_voicemail"
+    request_id: str = ""
+    mailbox: str = ""
+    max_seconds: float = 120.0
+    beep: bool = True
+    finish_digits: str = "#"
+
+
+@dataclass(frozen=True)
+class VoicemailRecorded(Event):
+    """A voicemail finished (caller pressed a finish digit, went silent or hit max_seconds)."""
+
+    kind: ClassVar[str] = "voicemail_recorded"
+    request_id: str = ""
+    path: str = ""
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class HangupRequested(Event):
+    """The flow ended the call: hang up once the queued prompts have played."""
+
+    kind: ClassVar[str] = "hangup_requested"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class IntentDetected(Event):
+    """What the flow understood from one caller turn, for the transcript store and live feed."""
+
+    kind: ClassVar[str] = "intent_detected"
+    step: str = ""
+    text: str = ""
+    intent: str = ""
+    confidence: float = 0.0
+    ranked: tuple[tuple[str, float], ...] = ()
+    source: str = "speech"

@@ -128,6 +128,10 @@ class StorageConfig:
     """Database."""
 
     url: str = "sqlite:///var/ivr.db"
+    spool_dir: str = "var/spool"
+    batch_size: int = 500
+    flush_ms: int = 50
+    connect_timeout_seconds: int = 3
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,36 @@ class RecordingsConfig:
     dir: str = "var/recordings"
     retention_days: int = 90
     encryption_key: str = ""
+    sample_rate: int = 16000
+    flush_seconds: float = 1.0
+    fsync: bool = False
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """One contact-centre agent (`[[agents]]`); `queues` and `skills` are names."""
+
+    id: str = ""
+    name: str = ""
+    sip_uri: str = ""
+    queues: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """One ACD queue (`[[queues]]`); overflow is 'voicemail[:box]', 'queue:NAME', a SIP URI or ''."""
+
+    name: str = ""
+    strategy: str = "longest_idle"
+    max_wait: float = 300.0
+    overflow: str = "voicemail"
+    overflow_when_no_agents: bool = True
+    announce_interval: float = 30.0
+    wrap_up: float = 10.0
+    ring_timeout: float = 20.0
+    no_answer: str = "not_ready"
+    handle_time: float = 180.0
 
 
 @dataclass(frozen=True)
@@ -172,6 +206,8 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
     root: str = "."
+    agents: tuple[AgentConfig, ...] = ()
+    queues: tuple[QueueConfig, ...] = ()
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config relative to the config file's directory."""

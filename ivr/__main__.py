@@ -1,0 +1,83 @@
+"""The `ivr` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from ivr.core.config import Config, load_config
+from ivr.core.errors import IvrError
+
+
+def _config(args: argparse.Namespace) -> tuple[Config, list[str]]:
+    path = args.config
+    return load_config(path), (["--config", path] if path else [])
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ivr.app import serve, setup_logging
+
+    config, config_args = _config(args)
+    setup_logging(config.log.level, config.log.file)
+    return asyncio.run(serve(config, config_args))
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import multiprocessing
+
+    from ivr.app import setup_logging
+    from telephony.worker import run_worker
+
+    config, _ = _config(args)
+    multiprocessing.current_process().name = f"worker-w{args.index}"
+    setup_logging(config.log.level, config.log.file)
+    return run_worker(config.sip, config.workers, args.index, args.standalone)
+
+
+def _cmd_call(args: argparse.Namespace) -> int:
+    from ivr.caller import main as caller_main
+
+    return caller_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of every `ivr` subcommand."""
+    parser = argparse.ArgumentParser(prog="ivr", description="On-premises voice IVR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", default="config.toml", help="configuration file (default: ./config.toml)")
+        return p
+
+    p = with_config(sub.add_parser("serve", help="run the IVR (control process, media workers, Kamailio)"))
+    p.set_defaults(func=_cmd_serve)
+
+    p = with_config(sub.add_parser("worker", help="run one media worker (started by `ivr serve`)"))
+    p.add_argument("--index", type=int, required=True)
+    p.add_argument("--standalone", action="store_true", help="listen on the public SIP port (no Kamailio)")
+    p.set_defaults(func=_cmd_worker)
+
+    from ivr.caller import add_arguments
+
+    p = sub.add_parser("call", help="scripted SIP caller: play, speak, send DTMF, record what it hears")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_call)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ivr` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except IvrError as exc:
+        print(f"ivr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""`ivr serve`: the control process. Builds the parts, starts workers and Kamailio, runs calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from ivr.core.config import Config
+from ivr.core.errors import IvrError
+from ivr.session.echo import EchoScript, run_echo_call
+from telephony.kamailio import KamailioProcess, find_kamailio
+from telephony.remote_leg import RemoteCallLeg
+from telephony.supervisor import WorkerSupervisor
+from telephony.switchboard import Switchboard
+from tts.pyttsx3_engine import Pyttsx3Synthesizer
+
+log = logging.getLogger("ivr")
+
+READY_LINE = "ivr ready on sip:{host}:{port}"
+
+
+def setup_logging(level: str, file: str = "") -> None:
+    """One log format for every process: time, process role, level, message."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if file:
+        handlers.append(logging.FileHandler(file))
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(processName)s[%(process)d] %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+async def serve(config: Config, config_args: list[str]) -> int:
+    """Run the IVR until SIGINT/SIGTERM; returns the exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    kamailio_bin = find_kamailio(config.kamailio)
+    standalone = kamailio_bin is None
+    workers = 1 if standalone else config.workers.count
+    if standalone:
+        log.warning(
+            "Kamailio is not installed (or [kamailio] enabled = false): running ONE media worker on "
+            "sip:%s:%d, which holds at most %d callers. Install the Debian package 'kamailio' to scale out.",
+            config.sip.host, config.sip.port, config.workers.callers_per_worker,
+        )  # fmt: skip
+
+    tts = Pyttsx3Synthesizer(config.tts)
+    await tts.start()
+    board = Switchboard(config.workers.control_host, config.workers.control_port)
+    await board.start()
+    supervisor = WorkerSupervisor(config_args, workers, standalone, config.workers.restart_delay_seconds)
+    kamailio: KamailioProcess | None = None
+    calls: set[asyncio.Task[None]] = set()
+    script = EchoScript(greeting=config.flows.greeting)
+    try:
+        await supervisor.start()
+        await board.wait_workers(workers, timeout=60)
+        if kamailio_bin is not None:
+            ports = [config.workers.base_port + i for i in range(workers)]
+            kamailio = KamailioProcess(kamailio_bin, config.sip, config.kamailio, ports, config.path("var/run"))
+            await kamailio.start()
+        print(READY_LINE.format(host=config.sip.host, port=config.sip.port), flush=True)
+        log.info("%d media worker(s), %d callers each", workers, config.workers.callers_per_worker)
+
+        async def accept() -> None:
+            async for leg in board.calls():
+                task = asyncio.create_task(_run_call(leg, tts, script), name=f"call-{leg.call_id}")
+                calls.add(task)
+                task.add_done_callback(calls.discard)
+
+        acceptor = asyncio.create_task(accept())
+        await stop.wait()
+        log.info("shutting down: ending %d call(s)", board.active_legs())
+        acceptor.cancel()
+        return 0
+    except IvrError as exc:
+        log.error("%s", exc)
+        return 2
+    finally:
+        await board.stop()
+        await supervisor.stop()
+        for task in list(calls):
+            task.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        if kamailio is not None:
+            await kamailio.stop()
+        await tts.aclose()
+        log.info("stopped")
+
+
+async def _run_call(leg: RemoteCallLeg, tts: Pyttsx3Synthesizer, script: EchoScript) -> None:
+    log.info("call %s offered on %s from %s", leg.call_id, leg.worker, leg.caller)
+    await run_echo_call(leg, tts, script)
+
+
+def data_dir(config: Config) -> Path:
+    """Where runtime files live (var/ next to config.toml unless configured)."""
+    return config.path("var")

@@ -1,0 +1,34 @@
+"""Storage: SQLAlchemy models, migrations, the write-behind CallStore, search and reports.
+
+The only part that imports sqlalchemy. SQLite (WAL) by default, PostgreSQL via the same url.
+"""
+
+from __future__ import annotations
+
+from ivr.storage.calls import CallDetail, IntentRow, RecordingRow, TurnRow
+from ivr.storage.catalog import FlowSource, UserRow
+from ivr.storage.database import create_db_engine, normalize_url
+from ivr.storage.errors import StorageError
+from ivr.storage.migrate import migrate
+from ivr.storage.reports import AgentOccupancy, CdrRow, QueueStats
+from ivr.storage.search import TurnHit
+from ivr.storage.store import CALL_STATUSES, CallStore
+
+__all__ = [
+    "CALL_STATUSES",
+    "AgentOccupancy",
+    "CallDetail",
+    "CallStore",
+    "CdrRow",
+    "FlowSource",
+    "IntentRow",
+    "QueueStats",
+    "RecordingRow",
+    "StorageError",
+    "TurnHit",
+    "TurnRow",
+    "UserRow",
+    "create_db_engine",
+    "migrate",
+    "normalize_url",
+]

@@ -201,16 +201,16 @@ async def test_worker_is_replaced_after_it_dies(engine: Pyttsx3Synthesizer) -> N
 
 
 async def test_hung_worker_is_killed_and_replaced() -> None:
-    async with Pyttsx3Synthesizer(TtsConfig(), timeout=1.0) as synth:
+    async with Pyttsx3Synthesizer(TtsConfig(), timeout=2.0) as synth:
         worker = synth.worker
         assert isinstance(worker, ProcessWorker) and worker.pid is not None
         old = worker.pid
-        os.kill(old, signal.SIGSTOP)
+        os.kill(old, signal.SIGSTOP)  # alive but silent, like an engine stuck in its loop
         t0 = time.perf_counter()
         pcm = await synth.synthesize("Still here.", 8000)
         assert len(pcm) > 8000
-        assert time.perf_counter() - t0 < 5
-        assert worker.restarts == 1 and worker.pid != old
+        assert time.perf_counter() - t0 < 15
+        assert worker.restarts >= 1 and worker.pid != old
 
 
 async def test_thread_worker_gives_the_same_audio(engine: Pyttsx3Synthesizer) -> None:

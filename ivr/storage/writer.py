@@ -81,6 +81,7 @@ class BatchWriter:
         self._down_since: float | None = None
         self._last_down_log = 0.0
         self._thread = threading.Thread(target=self._run, name="ivr-storage-writer", daemon=True)
+        self._from_previous_run = False
         self.committed = 0
         self.rejected = 0
 
@@ -100,8 +101,9 @@ class BatchWriter:
             log.warning(
                 "storage: found %d writes spooled by a previous run in %s; replaying them", count, self._spool.path
             )
-            self._down_since = time.monotonic()
+            self._down_since = self._last_down_log = time.monotonic()
             self._retry_delay = 0.0
+            self._from_previous_run = True
         self._thread.start()
 
     def submit(self, op: WriteOp) -> None:
@@ -244,7 +246,11 @@ class BatchWriter:
         self._spilled = False
         self._spool.clear()
         self._down_since = None
-        log.warning("storage: database is back after %.1f s; replayed %d held writes", outage, count)
+        if self._from_previous_run:
+            log.warning("storage: replayed %d writes spooled by a previous run", count)
+        else:
+            log.warning("storage: database is back after %.1f s; replayed %d held writes", outage, count)
+        self._from_previous_run = False
         for b in self._waiting:
             b.future.set_result(None)
         self._waiting.clear()

@@ -166,7 +166,7 @@ class PromptCache:
 
     def close(self) -> None:
         """Release the disk I/O threads."""
-        self._io.shutdown(wait=True)
+        self._io.shutdown(wait=False)
 
     async def _get(self, text: str, rate: int) -> tuple[bytes, str]:
         check_call_rate(rate)

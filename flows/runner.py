@@ -84,6 +84,11 @@ class FlowRunner:
         if state.done:
             return state, []
         actions: Actions = []
+        if state.swallow_key and isinstance(event, DtmfDigit | Transcript | Timeout):
+            swallowed = isinstance(event, DtmfDigit) and event.digit == state.swallow_key
+            state = dataclasses.replace(state, swallow_key="")
+            if swallowed:
+                return state, []
         if isinstance(event, Hangup | Cancel):
             by = "caller" if isinstance(event, Hangup) else "cancel"
             return dataclasses.replace(state, status=DONE, ended_by=by, pending=""), []

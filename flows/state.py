@@ -29,6 +29,7 @@ class RunState:
     digits: str = ""
     confirming: str = ""  # a value heard with low confidence, waiting for the caller's yes or no
     ended_by: str = ""  # 'transfer', 'hangup', 'caller' or 'cancel' once DONE
+    swallow_key: str = ""  # a terminator typed after a full-length entry must not leak into the next step
 
     @property
     def done(self) -> bool:

@@ -82,7 +82,7 @@ def _detected(state: RunState, step_id: str, text: str, intent: str, confidence:
               ranked: tuple[tuple[str, float], ...], source: str, actions: list[Event]) -> RunState:
     actions.append(IntentDetected(state.call_id, step=step_id, text=text, intent=intent,
                                   confidence=round(confidence, 4), ranked=ranked, source=source))
-    return state.with_vars(last={"text": text, "intent": intent, "confidence": round(confidence, 4)})
+    return state.with_vars(last={"text": text, "intent": intent, "confidence": round(confidence, 4), "step": step_id})
 
 
 def on_digit(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, digit: str,
@@ -99,6 +99,7 @@ def on_digit(runner: FlowRunner, state: RunState, step: InputStep | CollectStep,
         state = dataclasses.replace(state, digits=state.digits + digit)
         limit = 1 if step.slot.type == "yes_no" else step.slot.max_length if step.slot.type == "digits" else 0
         if limit and len(state.digits) >= limit:
+            state = dataclasses.replace(state, swallow_key=step.terminator)
             return _dtmf_complete(runner, state, step, actions)
         return state, None
     typed = state.digits + digit
@@ -151,9 +152,9 @@ def _no_match(runner: FlowRunner, state: RunState, step: InputStep | CollectStep
 def _give_up(state: RunState, step: InputStep | CollectStep, why: str, target: str) -> Outcome:
     tries = state.no_input if why == "no_input" else state.no_match
     reason = f"{'no input' if why == 'no_input' else 'not understood'} {tries} times"
-    last = state.variables.get("last") or {}
-    return state.with_vars(failure={"reason": reason, "kind": why, "step": step.id,
-                                    "text": last.get("text", "") if isinstance(last, dict) else ""}), target
+    last = state.variables.get("last")
+    heard = last.get("text", "") if isinstance(last, dict) and last.get("step") == step.id else ""
+    return state.with_vars(failure={"reason": reason, "kind": why, "step": step.id, "heard": heard}), target
 
 
 def _spoken_key(step: InputStep, tokens: list[str]) -> Choice | None:

@@ -1,0 +1,87 @@
+"""Entry points for `ivr flows validate|simulate|test`; each returns a process exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from ivr.core.errors import FlowError
+
+from flows.flowtest import CaseResult, run_test_file, tests_for
+from flows.loader import load_flow
+from flows.model import FlowValidationError
+from flows.runner import FlowRunner
+from flows.simulator import Simulator
+
+
+def validate_main(path: str | Path, stdout: TextIO | None = None) -> int:
+    """Check a flow file; print every problem with its line and fix. 0 valid, 1 invalid."""
+    out = stdout or sys.stdout
+    try:
+        flow = load_flow(path)
+    except FlowValidationError as exc:
+        for problem in exc.problems:
+            out.write(problem.describe(exc.source) + "\n")
+        out.write(f"{exc.source}: {len(exc.problems)} problem(s); this flow cannot go live\n")
+        return 1
+    inputs = sum(1 for s in flow.steps.values() if s.kind in ("ask", "menu", "collect"))
+    out.write(f"{path}: ok — flow {flow.version}, {len(flow.steps)} steps ({inputs} take input), "
+              f"{len(flow.intents)} intents\n")
+    return 0
+
+
+def simulate_main(path: str | Path, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run a flow interactively in the terminal. 0 when the session ends, 1 if the flow is invalid."""
+    out = stdout or sys.stdout
+    try:
+        runner = FlowRunner(load_flow(path))
+    except FlowValidationError as exc:
+        out.write(str(exc) + "\n")
+        return 1
+    return Simulator(runner, stdin or sys.stdin, out).run()
+
+
+def _test_files(paths: Sequence[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found += sorted(p.glob("*.tests.yaml"))
+        elif p.name.endswith(".tests.yaml"):
+            found.append(p)
+        else:
+            found.append(tests_for(p))
+    return found
+
+
+def test_main(paths: Sequence[str | Path], stdout: TextIO | None = None, verbose: bool = False) -> int:
+    """Run flow test cases (test files, flow files with a sibling .tests.yaml, or directories). 0 all pass."""
+    out = stdout or sys.stdout
+    files = _test_files(paths or ["flows"])
+    passed = failed = 0
+
+    def report(result: CaseResult) -> None:
+        out.write(f"{'PASS' if result.passed else 'FAIL'}  {result.name}\n")
+        if not result.passed:
+            out.write(f"      {result.failure}\n")
+        if verbose or not result.passed:
+            out.write("".join(f"        {line}\n" for line in result.transcript))
+
+    for f in files:
+        if not f.exists():
+            out.write(f"{f}: no such test file; flow tests live beside the flow as NAME.tests.yaml\n")
+            failed += 1
+            continue
+        out.write(f"{f}\n")
+        try:
+            results = run_test_file(f, report)
+        except FlowError as exc:
+            out.write(f"{exc}\n")
+            failed += 1
+            continue
+        passed += sum(r.passed for r in results)
+        failed += sum(not r.passed for r in results)
+    out.write(f"{passed} passed, {failed} failed\n")
+    return 0 if failed == 0 and passed > 0 else 1

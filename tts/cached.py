@@ -20,6 +20,8 @@ class CachedSynthesizer:
     def __init__(self, engine: Pyttsx3Synthesizer, cache: PromptCache) -> None:
         self.engine = engine
         self.cache = cache
+        # Read once: the engine fills in its voices and version when it starts, before `open` returns.
+        self.capabilities: SynthesizerCapabilities = engine.capabilities
 
     @classmethod
     async def open(
@@ -34,11 +36,6 @@ class CachedSynthesizer:
         engine = Pyttsx3Synthesizer(config, worker=worker)
         await engine.start()
         return cls(engine, PromptCache(cache_dir if cache_dir is not None else config.cache_dir, engine))
-
-    @property
-    def capabilities(self) -> SynthesizerCapabilities:
-        """The engine's capabilities (voices, rates, version)."""
-        return self.engine.capabilities
 
     async def say(self, text: str, rate: int) -> bytes:
         """PCM16 for a prompt: cached after the first time (a hit takes about a millisecond)."""

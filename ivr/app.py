@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -77,7 +78,9 @@ async def serve(config: Config, config_args: list[str]) -> int:
                 task.add_done_callback(calls.discard)
 
         acceptor = asyncio.create_task(accept())
+        status = asyncio.create_task(_write_status(board, supervisor, config.path("var/run/status.json")))
         await stop.wait()
+        status.cancel()
         log.info("shutting down: ending %d call(s)", board.active_legs())
         acceptor.cancel()
         return 0
@@ -101,6 +104,13 @@ async def _run_call(leg: RemoteCallLeg, tts: Pyttsx3Synthesizer, script: EchoScr
     await run_echo_call(leg, tts, script)
 
 
-def data_dir(config: Config) -> Path:
-    """Where runtime files live (var/ next to config.toml unless configured)."""
-    return config.path("var")
+async def _write_status(board: Switchboard, supervisor: WorkerSupervisor, path: Path) -> None:
+    """Keep a health snapshot on disk for operators and tests (replaced atomically each second)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        status = board.status()
+        status["worker_restarts"] = supervisor.restarts
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status, indent=1))
+        tmp.replace(path)
+        await asyncio.sleep(1.0)

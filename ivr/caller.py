@@ -146,6 +146,7 @@ def main(args: argparse.Namespace) -> int:
         "heard_seconds": round(len(listener.audio) * 0.02, 2),
         "headers": st.headers,
         "dtmf_received": "".join(d for _, d in st.dtmf),
+        "referred_to": st.referred_to,
         "events": timeline,
     }
     if args.record:

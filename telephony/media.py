@@ -128,18 +128,25 @@ class Playlist:
             self._advance()
 
     def _finish(self, interrupted: bool) -> None:
-        player, item = self._player, self._current
+        item = self._current
+        # Destroying the player removes its conference port and with it every connection.
+        # (stopTransmit to a call whose media is already gone trips a pjsua assertion.)
         self._player, self._current = None, None
-        if player is not None:
-            for sink in self._sinks:
-                try:
-                    player.stopTransmit(sink)
-                except pj.Error:
-                    pass  # the sink's port is already gone (call ended)
-        del player
         if item is not None:
             _unlink(item.path)
             self._emit("playback_done", item.playback_id, interrupted)
+
+
+def disconnect(source: pj.AudioMedia | None, sink: pj.AudioMedia | None) -> None:
+    """stopTransmit that is safe when either port is already gone (pjsua asserts otherwise)."""
+    if source is None or sink is None:
+        return
+    if source.getPortId() < 0 or sink.getPortId() < 0:
+        return
+    try:
+        source.stopTransmit(sink)
+    except pj.Error:
+        pass
 
 
 def _unlink(path: Path) -> None:

@@ -64,6 +64,7 @@ class CallState:
     headers: dict[str, str] = field(default_factory=dict)
     remote: str = ""
     dtmf: list[tuple[float, str]] = field(default_factory=list)
+    referred_to: str = ""
 
 
 class _Call(pj.Call):
@@ -95,6 +96,14 @@ class _Call(pj.Call):
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         self.phone.state.dtmf.append((time.monotonic(), prm.digit))
 
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        # Accept the REFER and follow it with a new call we own (the old leg then ends).
+        self.phone.state.referred_to = prm.dstUri
+        prm.statusCode = 202
+        new = _Call(self.phone, self.phone._acc)  # type: ignore[arg-type]
+        self.phone._transfer_calls.append(new)
+        prm.newCall = new
+
 
 class _Account(pj.Account):
     def __init__(self, phone: Softphone) -> None:
@@ -118,6 +127,7 @@ class Softphone:
         self._acc: _Account | None = None
         self._rx: _RxPort | None = None
         self._players: list[_Player] = []
+        self._transfer_calls: list[_Call] = []
         self._answer_code = 200
         self.incoming: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.done = threading.Event()
@@ -236,6 +246,7 @@ class Softphone:
 
         def forget() -> None:
             self._players.clear()
+            self._transfer_calls.clear()
             self._call = None
             if self._acc is not None:
                 self._acc.shutdown()

@@ -26,6 +26,7 @@ class WorkerLink:
         self.pid = 0
         self.sip_port = 0
         self.legs: dict[str, RemoteCallLeg] = {}
+        self.stats: dict[str, Any] = {}
         self.closed = False
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
@@ -84,6 +85,9 @@ class WorkerLink:
                 if leg is not None:
                     leg._audio(payload[offset : offset + size], rate, direction)
                 offset += size
+            return
+        if kind == "stats":
+            self.stats = {k: v for k, v in msg.items() if k != "t"}
             return
         if kind == "reg_state":
             self.board.registration = (msg["code"], msg["reason"])
@@ -166,6 +170,16 @@ class Switchboard:
                 await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 continue
+
+    def status(self) -> dict[str, Any]:
+        """Health snapshot: workers with their legs, ports and memory, plus trunk registration."""
+        return {
+            "workers": {
+                name: {"pid": w.pid, "sip_port": w.sip_port, "control_legs": len(w.legs), **w.stats}
+                for name, w in sorted(self.workers.items())
+            },
+            "registration": list(self.registration) if self.registration else None,
+        }
 
     def active_legs(self) -> int:
         """Call legs currently up across all workers."""

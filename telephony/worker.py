@@ -31,6 +31,7 @@ from telephony.worker_leg import WorkerLeg
 log = logging.getLogger(__name__)
 
 PUMP_SECONDS = 0.02
+STATS_SECONDS = 1.0
 MAX_LEGS = 4  # compiled into the pjsua2-python wheel (see ARCHITECTURE.md)
 _X_HEADER = re.compile(r"^(X-[A-Za-z0-9-]+):\s*(.*?)\s*$", re.MULTILINE)
 
@@ -214,6 +215,24 @@ class MediaWorker:
             if items:
                 self._send({"t": "audio", "items": items}, b"".join(chunks))
 
+    async def _report_stats(self) -> None:
+        def sample() -> dict[str, Any]:
+            ep = self.pj.endpoint
+            return {
+                "legs": len(self.legs),
+                "conf_ports": ep.mediaActivePorts() if ep is not None else 0,
+                "capturing": len(self._capturing),
+            }
+
+        page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+        while True:
+            stats = await asyncio.to_thread(self.pj.call, sample)
+            with open("/proc/self/statm") as f:
+                stats["rss_kb"] = int(f.read().split()[1]) * page_kb
+            stats["spool_files"] = sum(1 for _ in self.spool.iterdir())
+            self._send({"t": "stats", **stats}, b"")
+            await asyncio.sleep(STATS_SECONDS)
+
     # --- lifetime ---------------------------------------------------------------------
 
     async def run(self, trunk: TrunkConfig | None = None) -> int:
@@ -239,7 +258,11 @@ class MediaWorker:
         log.info("worker %s listening on %s:%d", self.name, self.spec.host, self.spec.sip_port)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._stopping.set)
-        tasks = [asyncio.create_task(self._read(reader)), asyncio.create_task(self._pump())]
+        tasks = [
+            asyncio.create_task(self._read(reader)),
+            asyncio.create_task(self._pump()),
+            asyncio.create_task(self._report_stats()),
+        ]
         await self._stopping.wait()
         await self._shutdown()
         for task in tasks:

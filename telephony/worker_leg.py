@@ -10,9 +10,20 @@ from typing import Any, Protocol
 import pjsua2 as pj
 
 from telephony.endpoint import sip_headers, stream_codec
-from telephony.media import CapturePort, Playlist
+from telephony.media import CapturePort, Playlist, disconnect
 
 log = logging.getLogger(__name__)
+
+
+def refer_to(target: str, headers: dict[str, str]) -> str:
+    """Refer-To URI with `headers` embedded as URI headers."""
+    if not headers:
+        return target
+    from urllib.parse import quote
+
+    uri = target.strip("<>")
+    sep = "&" if "?" in uri else "?"
+    return "<" + uri + sep + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in headers.items()) + ">"
 
 
 class LegHost(Protocol):
@@ -112,10 +123,14 @@ class WorkerLeg(pj.Call):
         self.sendDtmf(prm)
 
     def transfer(self, target: str, headers: dict[str, str]) -> None:
-        """Blind transfer with REFER."""
+        """Blind transfer with REFER; `headers` go on the REFER and into the Refer-To URI.
+
+        Headers embedded in Refer-To (`?X-Name=value`) are copied by the transferee into its
+        new INVITE, which is how they reach the transfer target (RFC 3515, section 2.1).
+        """
         prm = pj.CallOpParam(True)
         prm.txOption = sip_headers(headers)
-        self.xfer(target, prm)
+        self.xfer(refer_to(target, headers), prm)
 
     def set_capture(self, rate: int, on: bool, tap: bool) -> None:
         """Start or stop copying caller audio (and, with `tap`, what the caller hears)."""
@@ -157,12 +172,9 @@ class WorkerLeg(pj.Call):
                 self.audio.startTransmit(peer.tap_out)
 
     def _drop_capture(self) -> None:
-        for port in (self.capture, self.tap_out):
-            if port is not None and self.audio is not None and not self.ended:
-                try:
-                    self.audio.stopTransmit(port)
-                except pj.Error:
-                    pass
+        if not self.ended:
+            disconnect(self.audio, self.capture)
+        # Dropping the ports destroys them, which also removes any remaining connection.
         self.capture = self.tap_out = None
 
     def _emit_playback(self, kind: str, playback_id: str, interrupted: bool) -> None:

@@ -26,9 +26,7 @@ def frame_bytes(rate: int, ms: int = FRAME_MS) -> int:
 def check_call_rate(rate: int) -> int:
     """Return `rate` if a call leg can deliver it, else raise AudioFormatError."""
     if rate not in SUPPORTED_CALL_RATES:
-        raise AudioFormatError(
-            f"unsupported sample rate {rate} Hz for call audio; use one of {SUPPORTED_CALL_RATES}"
-        )
+        raise AudioFormatError(f"unsupported sample rate {rate} Hz for call audio; use one of {SUPPORTED_CALL_RATES}")
     return rate
 
 
@@ -52,9 +50,7 @@ def _alaw_decode_table() -> np.ndarray:
     sign = a & 0x80
     exponent = (a >> 4) & 0x07
     mantissa = a & 0x0F
-    sample = np.where(
-        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
-    )
+    sample = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0))
     return np.where(sign != 0, sample, -sample).astype(np.int16)
 
 

@@ -1,6 +1,7 @@
 """The pyttsx3 espeak-ng engine of one process, and the child-process loop that serves it over pipes.
 
-Run as `python -m tts._espeak_worker`: requests are JSON lines on stdin. Replies are frames of
+Run as `python -m tts._espeak_worker`: requests are JSON lines on stdin; `{"op": "cancel", "id": ...}`
+stops a render between blocks. Replies are frames of
 `kind(1 byte) + length(4 bytes, big-endian) + payload` on the original stdout: any number of `D`
 (a block of PCM16), then one `O` (done; JSON for `open`) or `E` (a UTF-8 error message).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import sys
 import tempfile
@@ -141,11 +143,42 @@ def _reply(out: BinaryIO, kind: bytes, payload: bytes) -> None:
     out.flush()
 
 
-def _serve(requests: BinaryIO, out: BinaryIO) -> None:
+class _Requests:
+    """JSON request lines from a pipe, readable without blocking between blocks of a render."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buf = b""
+        self.closed = False
+
+    def next(self, wait: bool) -> dict[str, Any] | None:
+        """The next request; None at end of input, or at once when `wait` is False and none is ready."""
+        while b"\n" not in self._buf:
+            if self.closed or (not wait and not select.select([self._fd], [], [], 0)[0]):
+                return None
+            data = os.read(self._fd, 65536)
+            if not data:
+                self.closed = True
+                return None
+            self._buf += data
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _cancelled(requests: _Requests, req_id: object) -> bool:
+    """Whether the parent has cancelled request `req_id` (the caller barged in or hung up)."""
+    while (msg := requests.next(wait=False)) is not None:
+        if msg.get("op") == "cancel" and msg.get("id") == req_id:
+            return True
+    return False
+
+
+def _serve(requests: _Requests, out: BinaryIO) -> None:
     renderer = Renderer()
     try:
-        for line in requests:
-            req = json.loads(line)
+        while (req := requests.next(wait=True)) is not None:
+            if req["op"] == "cancel":
+                continue  # arrived after its request finished
             settings = VoiceSettings(**req["settings"])
             try:
                 payload = b""
@@ -154,6 +187,8 @@ def _serve(requests: BinaryIO, out: BinaryIO) -> None:
                 else:
                     for block in renderer.render(req["text"], int(req["rate"]), settings):
                         _reply(out, b"D", block)
+                        if _cancelled(requests, req.get("id")):
+                            break
             except RenderError as exc:
                 _reply(out, b"E", str(exc).encode())
             except Exception as exc:
@@ -171,7 +206,7 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     sys.stdout = open(os.devnull, "w")
-    _serve(sys.stdin.buffer, out)
+    _serve(_Requests(sys.stdin.fileno()), out)
 
 
 if __name__ == "__main__":

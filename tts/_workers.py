@@ -1,12 +1,14 @@
 """Where the one pyttsx3 engine runs: a child process (default) or a thread of this process.
 
-Both are driven from a single thread (pyttsx3 is not thread-safe). `render` calls `emit` with each
-block of PCM as it arrives, so the caller can start playback before a sentence is complete.
+Both are driven from a single thread (pyttsx3 is not thread-safe). `render` hands each block of PCM
+to a sink as it arrives, so the caller can start playback before a sentence is complete, and stops
+early when the sink is cancelled (barge-in), so abandoned audio does not delay the next reply.
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import os
@@ -14,7 +16,6 @@ import select
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +25,24 @@ from tts._espeak_worker import Renderer, RenderError, VoiceSettings
 
 log = logging.getLogger("tts.pyttsx3_engine")
 
-Emit = Callable[[bytes], None]
+
+class Sink(Protocol):
+    """Receives the blocks of one render; `cancelled` turns true when nobody will play them."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    def emit(self, block: bytes) -> None: ...
+
+
+class _Discard:
+    cancelled = False
+
+    def emit(self, block: bytes) -> None:
+        pass
+
+
+_DISCARD = _Discard()
 
 
 class EngineWorker(Protocol):
@@ -32,7 +50,7 @@ class EngineWorker(Protocol):
 
     def open(self, settings: VoiceSettings) -> dict[str, Any]: ...
 
-    def render(self, text: str, rate: int, settings: VoiceSettings, emit: Emit) -> None: ...
+    def render(self, text: str, rate: int, settings: VoiceSettings, sink: Sink) -> None: ...
 
     def close(self) -> None: ...
 
@@ -48,6 +66,7 @@ class ProcessWorker:
         self._timeout = timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._ids = itertools.count(1)
         self.restarts = 0
 
     @property
@@ -58,33 +77,27 @@ class ProcessWorker:
     def open(self, settings: VoiceSettings) -> dict[str, Any]:
         """Start the child and the engine in it; returns the engine version and voices."""
         try:
-            return json.loads(self._request({"op": "open", "settings": vars(settings)}, _ignore, 3 * self._timeout))
+            return json.loads(self._request({"op": "open", "settings": vars(settings)}, _DISCARD, 3 * self._timeout))
         except _WorkerLost as exc:
             raise SynthesisError(
                 f"the espeak-ng worker process failed to start ({exc}); "
                 f"check that `{sys.executable} -m tts._espeak_worker` runs"
             ) from None
 
-    def render(self, text: str, rate: int, settings: VoiceSettings, emit: Emit) -> None:
+    def render(self, text: str, rate: int, settings: VoiceSettings, sink: Sink) -> None:
         """Synthesize `text`; a hung or crashed child is replaced and the request retried once."""
         req = {"op": "render", "text": text, "rate": rate, "settings": vars(settings)}
         # espeak-ng runs far faster than real time; this only catches a worker that is stuck.
         timeout = self._timeout + len(text) / 20
-        emitted = False
-
-        def forward(block: bytes) -> None:
-            nonlocal emitted
-            emitted = True
-            emit(block)
-
+        tracking = _Tracking(sink)
         for attempt in (1, 2):
             try:
-                self._request(req, forward, timeout)
+                self._request(dict(req, id=next(self._ids)), tracking, timeout)
                 return
             except _WorkerLost as exc:
                 self.restarts += 1
                 log.warning("espeak-ng worker lost (%s); restarted it", exc)
-                if emitted or attempt == 2:
+                if tracking.emitted or attempt == 2:
                     raise SynthesisError(
                         f"the espeak-ng worker process failed on {text[:60]!r} ({exc}); it has been restarted"
                     ) from None
@@ -130,28 +143,38 @@ class ProcessWorker:
         except (OSError, ValueError):
             pass  # closed while reading: the worker is being stopped
 
-    def _request(self, req: dict[str, Any], emit: Emit, timeout: float) -> bytes:
+    def _request(self, req: dict[str, Any], sink: Sink, timeout: float) -> bytes:
         if self._proc is None:
             self._proc = self._spawn()
             if req["op"] != "open":
-                self._request({"op": "open", "settings": req["settings"]}, _ignore, 3 * self._timeout)
+                self._request({"op": "open", "settings": req["settings"]}, _DISCARD, 3 * self._timeout)
         proc = self._proc
         assert proc.stdin is not None
         try:
-            proc.stdin.write(json.dumps(req).encode() + b"\n")
-            proc.stdin.flush()
+            self._send(proc, req)
+            cancel_sent = False
             while True:
                 header = self._read(proc, 5, timeout)
                 payload = self._read(proc, int.from_bytes(header[1:], "big"), timeout)
                 if header[:1] != b"D":
                     break
-                emit(payload)
+                if not sink.cancelled:
+                    sink.emit(payload)
+                elif not cancel_sent:
+                    self._send(proc, {"op": "cancel", "id": req.get("id")})
+                    cancel_sent = True
         except (_WorkerLost, OSError) as exc:
             self._kill(proc)
             raise _WorkerLost(str(exc) or type(exc).__name__) from None
         if header[:1] != b"O":
             raise SynthesisError(payload.decode(errors="replace"))
         return payload
+
+    @staticmethod
+    def _send(proc: subprocess.Popen[bytes], msg: dict[str, Any]) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(msg).encode() + b"\n")
+        proc.stdin.flush()
 
     def _read(self, proc: subprocess.Popen[bytes], n: int, timeout: float) -> bytes:
         assert proc.stdout is not None
@@ -195,11 +218,13 @@ class ThreadWorker:
         except RenderError as exc:
             raise SynthesisError(str(exc)) from None
 
-    def render(self, text: str, rate: int, settings: VoiceSettings, emit: Emit) -> None:
-        """Synthesize `text`, emitting blocks as they are resampled."""
+    def render(self, text: str, rate: int, settings: VoiceSettings, sink: Sink) -> None:
+        """Synthesize `text`, handing over blocks as they are resampled."""
         try:
             for block in self._shared().render(text, rate, settings):
-                emit(block)
+                if sink.cancelled:
+                    break
+                sink.emit(block)
         except RenderError as exc:
             raise SynthesisError(str(exc)) from None
 
@@ -213,5 +238,17 @@ class ThreadWorker:
         return cls._renderer
 
 
-def _ignore(_block: bytes) -> None:
-    pass
+class _Tracking:
+    """Passes blocks on and remembers whether any went out (then a retry would repeat audio)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self.emitted = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self._sink.cancelled
+
+    def emit(self, block: bytes) -> None:
+        self.emitted = True
+        self._sink.emit(block)

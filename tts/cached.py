@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import aclosing
 from pathlib import Path
 
 from ivr.core.audio import SUPPORTED_CALL_RATES, check_call_rate
@@ -45,7 +46,7 @@ class CachedSynthesizer:
         """Same as `say`, for code written against the `Synthesizer` interface."""
         return await self.say(text, rate)
 
-    async def stream(self, text: str, rate: int) -> AsyncIterator[bytes]:
+    async def stream(self, text: str, rate: int) -> AsyncGenerator[bytes, None]:
         """PCM16 blocks for dynamic text: cached sentences at once, the rest synthesized as it plays.
 
         Sentences synthesized here are not stored, so one-off text (order numbers, dates) does not
@@ -69,8 +70,9 @@ class CachedSynthesizer:
             while j < len(chunks) and hits[j] is None:
                 j += 1
             # Consecutive misses go to the engine together so it works one sentence ahead.
-            async for block in self.engine.stream_sentences(chunks[i:j], rate):
-                yield block
+            async with aclosing(self.engine.stream_sentences(chunks[i:j], rate)) as blocks:
+                async for block in blocks:
+                    yield block
             i = j
 
     async def prewarm(self, texts: Iterable[str], rates: Iterable[int] = SUPPORTED_CALL_RATES) -> PrewarmResult:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import aclosing
 from typing import Any, Literal
 
 from ivr.core.audio import check_call_rate
@@ -38,6 +39,7 @@ class _Job:
         self._loop = loop
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self.future: Future[None] | None = None
+        self.cancelled = False  # read by the worker thread between blocks
 
     def emit(self, block: bytes) -> None:
         """Called on the worker thread with each block."""
@@ -51,11 +53,12 @@ class _Job:
         self._loop.call_soon_threadsafe(self._queue.put_nowait, exc if exc is not None else _END)
 
     def cancel(self) -> None:
-        """Drop the sentence if the worker has not started it (a running one finishes unheard)."""
+        """Drop the sentence: not started yet, it never runs; running, the worker stops at the next block."""
+        self.cancelled = True
         if self.future is not None:
             self.future.cancel()
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         while True:
             item = await self._queue.get()
             if item is _END:
@@ -132,12 +135,17 @@ class Pyttsx3Synthesizer:
         """Whole text to PCM16 at `rate`; b"" when nothing in it is speakable."""
         return b"".join([block async for block in self.stream(text, rate)])
 
-    async def stream(self, text: str, rate: int) -> AsyncIterator[bytes]:
-        """PCM16 blocks in order; the first arrives when the first sentence's first block is ready."""
-        async for block in self.stream_sentences(sentences(text), rate):
-            yield block
+    async def stream(self, text: str, rate: int) -> AsyncGenerator[bytes, None]:
+        """PCM16 blocks in order; the first arrives when the first sentence's first block is ready.
 
-    async def stream_sentences(self, chunks: Sequence[str], rate: int) -> AsyncIterator[bytes]:
+        Close the iterator when playback is abandoned (`contextlib.aclosing`, or cancel the task) so
+        the worker stops synthesizing audio nobody will hear.
+        """
+        async with aclosing(self.stream_sentences(sentences(text), rate)) as blocks:
+            async for block in blocks:
+                yield block
+
+    async def stream_sentences(self, chunks: Sequence[str], rate: int) -> AsyncGenerator[bytes, None]:
         """Like `stream` for text already split by `tts.text.sentences`."""
         check_call_rate(rate)
         if not chunks:
@@ -160,7 +168,7 @@ class Pyttsx3Synthesizer:
     def _submit(self, chunk: str, rate: int) -> _Job:
         self.engine_calls += 1
         job = _Job(asyncio.get_running_loop())
-        job.future = self._executor.submit(self.worker.render, chunk, rate, self.settings, job.emit)
+        job.future = self._executor.submit(self.worker.render, chunk, rate, self.settings, job)
         job.future.add_done_callback(job.finished)
         return job
 

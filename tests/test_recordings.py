@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -191,7 +192,7 @@ def test_retention_purge_deletes_old_files_with_an_audit_line(tmp_path: Path, ca
     for name, age in [("old", 100), ("edge", 89), ("new", 1)]:
         started = now - age * day
         path = recording_path(tmp_path, name, started, encrypted=False)
-        rec = CallRecorder(path, name, origin=0.0, wall=lambda started=started: started)
+        rec = CallRecorder(path, name, origin=0.0, wall=functools.partial(float, started))
         rec.write(chunk("in", 0.0, tone(440, FRAME)))
         paths.append(rec.close().path)
     with caplog.at_level(logging.INFO, logger="ivr.audit"):

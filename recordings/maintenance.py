@@ -30,7 +30,7 @@ def repair_recordings(directory: str | Path) -> list[RecordingInfo]:
     Run it at start-up before any call is recorded, and store what it returns
     (e.g. `store.add_recording(..., status="repaired")`).
     """
-    directory = Path(directory)
+    directory = Path(directory).resolve()
     if not directory.exists():
         return []
     repaired = []
@@ -75,7 +75,7 @@ def repair_recordings(directory: str | Path) -> list[RecordingInfo]:
 
 def purge_recordings(directory: str | Path, retention_days: int, *, now: float | None = None) -> list[str]:
     """Delete recordings older than `retention_days` (0 keeps forever), with an audit line for each."""
-    directory = Path(directory)
+    directory = Path(directory).resolve()
     if retention_days <= 0 or not directory.exists():
         return []
     now = time.time() if now is None else now

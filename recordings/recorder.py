@@ -64,7 +64,7 @@ class CallRecorder:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         self.rate = rate
         self._clock = clock
         self._origin = origin

@@ -254,3 +254,45 @@ async def test_from_config_resolves_relative_paths(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "ivr.db").exists()
     with pytest.raises(StorageError, match="not a database URL"):
         CallStore("not a url")
+
+
+async def test_acd_decisions_stored_as_records_feed_the_reports(store: CallStore) -> None:
+    from ivr.core.config import QueueConfig
+    from ivr.queues import CallDistributor, Decision
+
+    now = [0.0]
+    acd = CallDistributor(
+        [QueueConfig(name="sales", wrap_up=30, announce_interval=0, overflow="voicemail", max_wait=120)],
+        [AgentConfig(id="ann", queues=("sales",))],
+        clock=lambda: now[0],
+    )
+
+    def store_all(decisions: list[Decision]) -> None:
+        for d in decisions:
+            record = d.as_record()
+            if record is not None:
+                store.add_queue_event(**record, at=T0 + now[0])
+
+    store_all(acd.login("ann"))
+    store_all(acd.enqueue("c1", "sales"))
+    now[0] = 6
+    store_all(acd.agent_answered("c1", "ann"))
+    store_all(acd.enqueue("c2", "sales"))
+    now[0] = 20
+    store_all(acd.abandon("c2"))
+    store_all(acd.enqueue("c3", "sales"))
+    now[0] = 146
+    store_all(acd.call_ended("c1"))
+    store_all(acd.tick())  # c3 waited past max_wait while ann was busy: voicemail
+    now[0] = 176
+    store_all(acd.tick())  # wrap-up over
+    now[0] = 200
+    store_all(acd.logout("ann"))
+    assert await store.flush(10)
+
+    (sales,) = await store.queue_stats()
+    assert (sales.offered, sales.answered, sales.abandoned, sales.overflowed) == (3, 1, 1, 1)
+    assert (sales.avg_wait, sales.avg_abandon_wait, sales.service_level) == (6, 14, 0.5)
+    (ann,) = await store.agent_occupancy(since=_ts(0), until=_ts(300))
+    assert (ann.working, ann.available, ann.logged_in) == (176, 24, 200)
+    assert ann.occupancy == pytest.approx(176 / 200)

@@ -60,7 +60,7 @@ class WorkersConfig:
     control_host: str = "127.0.0.1"
     control_port: int = 5058
     restart_delay_seconds: float = 1.0
-    log_level: int = 1
+    log_level: int = 2
 
 
 @dataclass(frozen=True)

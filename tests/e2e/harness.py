@@ -72,14 +72,14 @@ class IvrServer:
             time.sleep(0.2)
         raise AssertionError(f"status never matched; last: {json.dumps(last)}")
 
-    def wait_log(self, text: str, timeout: float = 10.0) -> None:
-        """Wait until `text` appears in the log."""
+    def wait_log(self, text: str, timeout: float = 10.0, count: int = 1) -> None:
+        """Wait until `text` appears in the log at least `count` times."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.log():
+            if self.log().count(text) >= count:
                 return
             time.sleep(0.1)
-        raise AssertionError(f"{text!r} not logged; log tail:\n{self.log()[-3000:]}")
+        raise AssertionError(f"{text!r} not logged {count} time(s); log tail:\n{self.log()[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Signal the server and wait for it to exit; returns its exit code."""

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ivr.core.errors import FlowError
-
 from flows.flowtest import CaseResult, run_test_file, tests_for
 from flows.loader import load_flow
 from flows.model import FlowValidationError
 from flows.runner import FlowRunner
 from flows.simulator import Simulator
+from ivr.core.errors import FlowError
 
 
 def validate_main(path: str | Path, stdout: TextIO | None = None) -> int:

@@ -1,10 +1,13 @@
-"""A call without a phone: drive a FlowRunner with caller input and answer its lookups, for the simulator and flow tests."""
+"""A call without a phone: drive a FlowRunner with caller input and answer its lookups (simulator, flow tests)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flows.orders import DataSource, answer_lookup, demo_sources
+from flows.runner import FlowRunner
+from flows.state import RunState
 from ivr.core.events import (
     DtmfDigit,
     Event,
@@ -18,10 +21,6 @@ from ivr.core.events import (
     Transcript,
     VoicemailRecorded,
 )
-
-from flows.orders import DataSource, answer_lookup, demo_sources
-from flows.runner import FlowRunner
-from flows.state import RunState
 
 HttpHandler = Callable[[HttpRequest], HttpResult | None]
 

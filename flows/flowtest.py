@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.core.errors import FlowError
-from ivr.core.events import Event, HangupRequested, HttpRequest, IntentDetected, LookupRequest, Say, TransferRequested
-
 from flows.conversation import Conversation
 from flows.loader import load_flow
 from flows.model import FlowValidationError, Problem
@@ -29,6 +26,8 @@ from flows.orders import MemoryDataSource, demo_sources
 from flows.prompts import lookup
 from flows.runner import FlowRunner
 from flows.yaml_source import read_yaml
+from ivr.core.errors import FlowError
+from ivr.core.events import Event, HangupRequested, HttpRequest, IntentDetected, LookupRequest, Say, TransferRequested
 
 INPUTS = ("caller", "dtmf", "silence", "hangup", "http")
 
@@ -114,9 +113,9 @@ class _Case:
             if not transfers:
                 return "expected a transfer; none happened"
             want = {"queue": value} if isinstance(value, str) else dict(value)
-            got = transfers[-1]
+            transfer = transfers[-1]
             for k, v in want.items():
-                actual = getattr(got, k)
+                actual = getattr(transfer, k)
                 ok = (_norm(str(v)) in _norm(actual)) if k == "reason" else (
                     list(actual) == list(v) if k == "skills" else actual == v)
                 if not ok:

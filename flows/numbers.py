@@ -87,6 +87,23 @@ def _cardinal(tokens: list[str]) -> int | None:
     return total + current if seen else None
 
 
+def _spoken_groups(run: list[str]) -> str:
+    """Digits of a run of number words: a whole cardinal if it has hundred/thousand, else the way people
+    read digits in pairs ('twelve three forty five' -> '12345', 'one twenty three' -> '123')."""
+    if any(t in _MULTIPLIERS for t in run):
+        value = _cardinal(run)
+        return "" if value is None else str(value)
+    out, i = [], 0
+    while i < len(run):
+        value = CARDINALS[run[i]]
+        if value >= 20 and value % 10 == 0 and i + 1 < len(run) and 0 < CARDINALS[run[i + 1]] < 10:
+            value += CARDINALS[run[i + 1]]
+            i += 1
+        out.append(str(value))
+        i += 1
+    return "".join(out)
+
+
 def _is_number_word(tok: str) -> bool:
     return tok in CARDINALS or tok in _MULTIPLIERS or tok.isdigit()
 
@@ -112,9 +129,7 @@ def digits_in(tokens: list[str]) -> str:
             j = i
             while j < len(tokens) and (tokens[j] in CARDINALS or tokens[j] in _MULTIPLIERS or tokens[j] == "and"):
                 j += 1
-            value = _cardinal([t for t in tokens[i:j] if t != "and"])
-            if value is not None:
-                out.append(str(value))
+            out.append(_spoken_groups([t for t in tokens[i:j] if t != "and"]))
             i = j
             continue
         elif homophones and DIGIT_HOMOPHONES.get(tok):

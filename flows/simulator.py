@@ -6,6 +6,9 @@ import asyncio
 import json
 from typing import Any, TextIO
 
+from flows.conversation import Conversation
+from flows.http_step import perform
+from flows.runner import FlowRunner
 from ivr.core.events import (
     Event,
     HangupRequested,
@@ -20,10 +23,6 @@ from ivr.core.events import (
     Say,
     TransferRequested,
 )
-
-from flows.conversation import Conversation
-from flows.http_step import perform
-from flows.runner import FlowRunner
 
 HELP = """Type what the caller says and press Enter.
   #123 or 'dtmf 123'   press keys

@@ -18,13 +18,13 @@ _MONTH_ALIASES |= {"sept": 9}
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 # Order matters: a "no" phrase is checked first so "not right" is no, not yes.
-_NO_PHRASES = (
+NO_PHRASES = (
     "not right", "not correct", "that's wrong", "thats wrong", "don't think so", "dont think so",
     "no way", "not really", "not now", "not at all", "i don't", "i do not", "no thank", "no thanks",
 )
-_YES_PHRASES = ("that's right", "thats right", "that is right", "uh huh", "of course", "go ahead", "sure thing")
-_NO_WORDS = frozenset("no nope nah negative wrong incorrect nay".split())
-_YES_WORDS = frozenset(
+YES_PHRASES = ("that's right", "thats right", "that is right", "uh huh", "of course", "go ahead", "sure thing")
+NO_WORDS = frozenset("no nope nah negative wrong incorrect nay".split())
+YES_WORDS = frozenset(
     "yes yeah yep yup yea ya sure correct right ok okay absolutely definitely affirmative "
     "certainly indeed exactly please alright".split()
 )
@@ -70,13 +70,13 @@ def yes_no(text: str) -> str | None:
     """'yes', 'no' or None for an answer to a yes/no question."""
     low = " ".join(words(text))
     padded = f" {low} "
-    if any(f" {p} " in padded for p in _NO_PHRASES):
+    if any(f" {p} " in padded for p in NO_PHRASES):
         return "no"
-    if any(f" {p} " in padded for p in _YES_PHRASES):
+    if any(f" {p} " in padded for p in YES_PHRASES):
         return "yes"
     toks = low.split()
-    no = sum(t in _NO_WORDS for t in toks)
-    yes = sum(t in _YES_WORDS for t in toks)
+    no = sum(t in NO_WORDS for t in toks)
+    yes = sum(t in YES_WORDS for t in toks)
     if no > yes:
         return "no"
     if yes > no:

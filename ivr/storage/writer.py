@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -33,6 +33,12 @@ _STILL_DOWN_LOG_SECONDS = 60.0
 class _Barrier:
     def __init__(self) -> None:
         self.future: Future[None] = Future()
+
+    def release(self) -> None:
+        try:
+            self.future.set_result(None)
+        except InvalidStateError:  # the waiter gave up (flush timeout) and cancelled it
+            pass
 
 
 class _Stop:
@@ -136,6 +142,19 @@ class BatchWriter:
     # --- writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:
+            log.critical(
+                "storage: the writer thread crashed; writes are no longer saved (%d held in %s); "
+                "restart the control process to replay them",
+                len(self._pending),
+                self._spool.path,
+                exc_info=True,
+            )
+            raise
+
+    def _loop(self) -> None:
         stopping = False
         while True:
             if self._down_since is not None:
@@ -163,7 +182,7 @@ class BatchWriter:
             else:
                 for item in items:
                     if isinstance(item, _Barrier):
-                        item.future.set_result(None)
+                        item.release()
 
     def _drain(self, first: _Item) -> list[_Item]:
         items = [first]
@@ -252,7 +271,7 @@ class BatchWriter:
             log.warning("storage: database is back after %.1f s; replayed %d held writes", outage, count)
         self._from_previous_run = False
         for b in self._waiting:
-            b.future.set_result(None)
+            b.release()
         self._waiting.clear()
         return True
 

@@ -12,7 +12,7 @@ from ivr.core.errors import ConfigError
 from ivr.core.interfaces import SynthesizerCapabilities
 from tts.cache import PrewarmResult, PromptCache
 from tts.pyttsx3_engine import Pyttsx3Synthesizer, WorkerKind
-from tts.text import sentences
+from tts.text import clean, sentences
 
 
 class CachedSynthesizer:
@@ -58,7 +58,8 @@ class CachedSynthesizer:
             yield whole
             return
         chunks = sentences(text)
-        hits = [await self.cache.lookup(chunk, rate) for chunk in chunks]
+        whole_text = clean(text)  # a one-sentence text was just looked up as a whole
+        hits = [None if c == whole_text else await self.cache.lookup(c, rate) for c in chunks]
         i = 0
         while i < len(chunks):
             hit = hits[i]

@@ -74,6 +74,10 @@ async def test_bad_status_and_use_before_start_are_clear_errors(tmp_path: Path) 
     await s.start()
     with pytest.raises(StorageError, match="unknown call status"):
         s.call_ended("c1", "finished")
+    with pytest.raises(StorageError, match="unknown call status"):
+        s.call_updated("c1", status="finished")
+    with pytest.raises(StorageError, match="cannot update"):
+        s.call_updated("c1", caller="x")
     await s.close()
 
 
@@ -118,6 +122,7 @@ async def test_search_turns_stems_ranks_and_ignores_operator_syntax(store: CallS
         "Refunds take five days",
         "I ordered shoes and they are refunded already",
     }
+    assert all(h.created_at.tzinfo is not None and h.rank > 0 for h in hits)
     assert [h.call_id for h in await store.search_turns("ordering")] == ["c2", "c2"]
     assert [h.text for h in await store.search_turns("refund shoes")] == [
         "I ordered shoes and they are refunded already"

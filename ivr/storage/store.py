@@ -147,6 +147,8 @@ class CallStore:
         unknown = set(fields) - set(CALL_UPDATE_FIELDS)
         if unknown:
             raise StorageError(f"cannot update {sorted(unknown)} of a call; allowed: {CALL_UPDATE_FIELDS}")
+        if "status" in fields and fields["status"] not in CALL_STATUSES:
+            raise StorageError(f"unknown call status {fields['status']!r}; use one of {CALL_STATUSES}")
         self._put("call_updated", call_id=call_id, **fields)
 
     def call_ended(

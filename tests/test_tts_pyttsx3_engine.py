@@ -144,7 +144,8 @@ async def test_event_loop_keeps_ticking_during_synthesis(engine: Pyttsx3Synthesi
     await engine.synthesize(GREETING + " " + GREETING, 16000)
     done = True
     await tick
-    assert worst < 0.1
+    # Blocking the loop for this synthesis would stall it for most of a second; allow for a busy machine.
+    assert worst < 0.25
 
 
 async def test_unknown_voice_names_the_voices_available() -> None:

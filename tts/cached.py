@@ -28,10 +28,8 @@ class CachedSynthesizer:
     async def open(
         cls, config: TtsConfig, cache_dir: str | Path | None = None, *, worker: WorkerKind = "process"
     ) -> CachedSynthesizer:
-        """Start the engine named in `config` (raises SynthesisError if it cannot run) and its cache.
-
-        `cache_dir` overrides `config.cache_dir`, which the caller should resolve with `Config.path`.
-        """
+        """Start the engine named in `config` and its cache; SynthesisError if espeak-ng cannot run."""
+        # `cache_dir` overrides `config.cache_dir`, which is relative to config.toml (see `Config.path`).
         if config.engine != "pyttsx3":
             raise ConfigError(f"[tts] engine = {config.engine!r} is not available; use 'pyttsx3'")
         engine = Pyttsx3Synthesizer(config, worker=worker)
@@ -47,11 +45,8 @@ class CachedSynthesizer:
         return await self.say(text, rate)
 
     async def stream(self, text: str, rate: int) -> AsyncGenerator[bytes, None]:
-        """PCM16 blocks for dynamic text: cached sentences at once, the rest synthesized as it plays.
-
-        Sentences synthesized here are not stored, so one-off text (order numbers, dates) does not
-        fill the cache.
-        """
+        """PCM16 blocks for dynamic text: cached sentences at once, the rest synthesized as it plays."""
+        # Sentences synthesized here are not stored: one-off text (order numbers, dates) would fill the cache.
         check_call_rate(rate)
         whole = await self.cache.lookup(text, rate)
         if whole is not None:

@@ -43,14 +43,20 @@ class _Job:
 
     def emit(self, block: bytes) -> None:
         """Called on the worker thread with each block."""
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, block)
+        self._deliver(block)
 
     def finished(self, future: Future[None]) -> None:
         """Called on the worker thread when the sentence is done, failed or was cancelled."""
         if future.cancelled():
             return
         exc = future.exception()
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, exc if exc is not None else _END)
+        self._deliver(exc if exc is not None else _END)
+
+    def _deliver(self, item: object) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:
+            self.cancelled = True  # the event loop is gone (shutdown): nobody is listening
 
     def cancel(self) -> None:
         """Drop the sentence: not started yet, it never runs; running, the worker stops at the next block."""
@@ -136,11 +142,8 @@ class Pyttsx3Synthesizer:
         return b"".join([block async for block in self.stream(text, rate)])
 
     async def stream(self, text: str, rate: int) -> AsyncGenerator[bytes, None]:
-        """PCM16 blocks in order; the first arrives when the first sentence's first block is ready.
-
-        Close the iterator when playback is abandoned (`contextlib.aclosing`, or cancel the task) so
-        the worker stops synthesizing audio nobody will hear.
-        """
+        """PCM16 blocks in order, the first as soon as it is ready; close it (`aclosing`) on barge-in."""
+        # Closing (or cancelling the consuming task) stops the worker synthesizing audio nobody will hear.
         async with aclosing(self.stream_sentences(sentences(text), rate)) as blocks:
             async for block in blocks:
                 yield block

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import logging
 import os
+import subprocess
 import time
 import wave
 from collections.abc import Iterator
@@ -142,6 +143,35 @@ async def test_full_disk_still_returns_audio(
     monkeypatch.undo()
     await cache.get_or_synthesize("Goodbye.", 8000)
     assert cache.last_error is None
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 16 KiB tmpfs: room for a directory, not for a prompt."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+async def test_really_full_disk_still_returns_audio(tiny_disk: Path, engine: Pyttsx3Synthesizer) -> None:
+    cache = PromptCache(tiny_disk / "prompts", engine)
+    pcm = await cache.get_or_synthesize(WELCOME, 16000)
+    assert len(pcm) / 2 / 16000 > 1.5
+    assert cache.stats.write_errors == 1
+    assert "No space left on device" in str(cache.last_error)
+    assert "free disk space" in str(cache.last_error)
+    assert not cache.path(WELCOME, 16000).exists()
+    assert list(tiny_disk.rglob("*.tmp")) == []
+    assert await cache.get_or_synthesize(WELCOME, 16000) == pcm  # served from memory meanwhile
+    cache.close()
 
 
 def test_unusable_directory_is_a_clear_error(tmp_path: Path, engine: Pyttsx3Synthesizer) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr.core.audio import rms_dbfs, write_wav
+from ivr.core.audio import read_wav, rms_dbfs, write_wav
 from ivr.core.errors import IvrError
 
 _SPEECH_DBFS = -40.0  # a frame this loud is the IVR speaking
@@ -51,6 +51,8 @@ class Step:
         arg = parts[2] if len(parts) > 2 else ""
         if parts[1] in ("play", "say", "dtmf", "info") and not arg:
             raise IvrError(f"bad step {text!r}: {parts[1]} needs an argument")
+        if parts[1] == "play":
+            read_wav(arg)  # unreadable or missing audio fails now, with the file named, not mid-call
         return Step(when, parts[1], arg)
 
 

@@ -140,6 +140,11 @@ class PjThread:
             if before_destroy is not None:
                 before_destroy()
             gc.collect()
+            survivors = [o for o in gc.get_objects() if isinstance(o, pj.AudioMedia | pj.Call)]
+            if survivors:
+                log.error("pjsua2 objects still alive at shutdown: %s", [type(o).__name__ for o in survivors])
+                for o in survivors:
+                    log.error("  %r referenced by %s", o, [type(r).__name__ for r in gc.get_referrers(o)][:8])
             ep = self.endpoint
             if ep is not None:
                 ep.libDestroy()

@@ -198,17 +198,25 @@ class Softphone:
         """Start playing a WAV file into the call; the event is set at its end."""
         done = threading.Event()
 
-        def run() -> None:
+        def run() -> str:
+            # Report errors as text: an exception's traceback would keep pjsua2 objects
+            # alive past libDestroy, which aborts the process.
             call = self._call
             if call is None or call.audio is None:
                 done.set()
-                return
+                return ""
             player = _Player(done)
-            player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
-            player.startTransmit(call.audio)
+            try:
+                player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
+                player.startTransmit(call.audio)
+            except pj.Error as exc:
+                return exc.info()
             self._players.append(player)
+            return ""
 
-        self._pj.call(run)
+        error = self._pj.call(run)
+        if error:
+            raise TelephonyError(f"cannot play {path}: {error}")
         return done
 
     def send_dtmf(self, digits: str, method: str = "rfc4733") -> None:

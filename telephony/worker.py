@@ -201,19 +201,24 @@ class MediaWorker:
     async def _pump(self) -> None:
         while True:
             await asyncio.sleep(PUMP_SECONDS)
-            items: list[list[Any]] = []
-            chunks: list[bytes] = []
-            for leg_id, leg in list(self._capturing.items()):
-                for direction, port in (("in", leg.capture), ("out", leg.tap_out)):
-                    if port is None:
-                        continue
-                    frames = port.frames
-                    while frames:
-                        data = frames.popleft()
-                        items.append([leg_id, direction, port.rate, len(data)])
-                        chunks.append(data)
-            if items:
-                self._send({"t": "audio", "items": items}, b"".join(chunks))
+            self._send_audio()
+
+    def _send_audio(self) -> None:
+        # A plain method, not inline in _pump: the coroutine frame must not keep the last
+        # leg or port alive, or it would outlive libDestroy and abort the process.
+        items: list[list[Any]] = []
+        chunks: list[bytes] = []
+        for leg_id, leg in list(self._capturing.items()):
+            for direction, port in (("in", leg.capture), ("out", leg.tap_out)):
+                if port is None:
+                    continue
+                frames = port.frames
+                while frames:
+                    data = frames.popleft()
+                    items.append([leg_id, direction, port.rate, len(data)])
+                    chunks.append(data)
+        if items:
+            self._send({"t": "audio", "items": items}, b"".join(chunks))
 
     async def _report_stats(self) -> None:
         def sample() -> dict[str, Any]:
@@ -264,10 +269,10 @@ class MediaWorker:
             asyncio.create_task(self._report_stats()),
         ]
         await self._stopping.wait()
-        await self._shutdown()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._shutdown()
         return 0
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -88,6 +88,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
         log.error("%s", exc)
         return 2
     finally:
+        supervisor.stopping()
         await board.stop()
         await supervisor.stop()
         for task in list(calls):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import tempfile
 import time
@@ -184,7 +183,11 @@ def _run(phone: Any, steps: list[Step], listener: _Listener, note: Any, args: ar
         if playing is not None and playing.is_set():
             note("play_end")
             playing = None
-        if pending and playing is None and _due(pending[0], now, st.answered_at, step_ready_at, listener, prompts_at_step):
+        if (
+            pending
+            and playing is None
+            and _due(pending[0], now, st.answered_at, step_ready_at, listener, prompts_at_step)
+        ):
             step = pending.pop(0)
             playing = _act(phone, step, note, args, tmp)
             step_ready_at = time.monotonic()

@@ -15,8 +15,26 @@ from ivr.core.errors import TelephonyError
 
 log = logging.getLogger(__name__)
 
-_MODULES = ("tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity", "kex", "corex", "tmx", "dispatcher")
-_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules", "/usr/local/lib64/kamailio/modules")
+_MODULES = (
+    "tm",
+    "sl",
+    "rr",
+    "pv",
+    "maxfwd",
+    "textops",
+    "siputils",
+    "xlog",
+    "sanity",
+    "kex",
+    "corex",
+    "tmx",
+    "dispatcher",
+)
+_MODULE_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+    "/usr/lib/kamailio/modules",
+    "/usr/local/lib64/kamailio/modules",
+)
 
 
 def find_kamailio(cfg: KamailioConfig) -> str | None:
@@ -141,7 +159,14 @@ class KamailioProcess:
     async def start(self, timeout: float = 10.0) -> None:
         """Check the config, start Kamailio and wait until it answers OPTIONS."""
         check = await asyncio.create_subprocess_exec(
-            self.binary, "-c", "-f", str(self.cfg_path), "-Y", str(self.run_dir), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            self.binary,
+            "-c",
+            "-f",
+            str(self.cfg_path),
+            "-Y",
+            str(self.run_dir),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await check.communicate()
         if check.returncode != 0:

@@ -8,6 +8,7 @@ the frame and append it to a deque (thread-safe append); the worker's pump drain
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import wave
@@ -108,7 +109,7 @@ class Playlist:
         if self._current is not None or not self._items or not self._sinks:
             return
         item = self._items.popleft()
-        player = _Player(lambda pid=item.playback_id: self._post(lambda: self._on_eof(pid)))
+        player = _Player(functools.partial(self._eof_from_media_thread, item.playback_id))
         try:
             player.createPlayer(str(item.path), pj.PJMEDIA_FILE_NO_LOOP)
             for sink in self._sinks:
@@ -121,6 +122,9 @@ class Playlist:
             return
         self._player, self._current = player, item
         self._emit("playback_started", item.playback_id, False)
+
+    def _eof_from_media_thread(self, playback_id: str) -> None:
+        self._post(lambda: self._on_eof(playback_id))
 
     def _on_eof(self, playback_id: str) -> None:
         if self._current is not None and self._current.playback_id == playback_id:

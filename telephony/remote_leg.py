@@ -68,7 +68,7 @@ class RemoteCallLeg:
         """Wait for the leg to be connected; raises CallEndedError if it ends first."""
         ended = asyncio.create_task(self._ended.wait())
         answered = asyncio.create_task(self._answered.wait())
-        done, pending = await asyncio.wait({ended, answered}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        _, pending = await asyncio.wait({ended, answered}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         if self._answered.is_set():

@@ -49,6 +49,10 @@ class WorkerSupervisor:
             log.error("media worker w%d (pid %d) exited with code %s; restarting", index, proc.pid, code)
             await asyncio.sleep(self.restart_delay)
 
+    def stopping(self) -> None:
+        """From now on a worker that exits is expected to, and is not restarted."""
+        self._stopping = True
+
     async def stop(self, timeout: float = 8.0) -> None:
         """Wait for workers to exit (after the switchboard told them to); kill stragglers."""
         self._stopping = True

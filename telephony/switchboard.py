@@ -81,9 +81,9 @@ class WorkerLink:
         if kind == "audio":
             offset = 0
             for leg_id, direction, rate, size in msg["items"]:
-                leg = self.legs.get(leg_id)
-                if leg is not None:
-                    leg._audio(payload[offset : offset + size], rate, direction)
+                receiver = self.legs.get(leg_id)
+                if receiver is not None:
+                    receiver._audio(payload[offset : offset + size], rate, direction)
                 offset += size
             return
         if kind == "stats":
@@ -92,12 +92,12 @@ class WorkerLink:
         if kind == "reg_state":
             self.board.registration = (msg["code"], msg["reason"])
             return
-        leg = self.legs.get(msg.get("leg", ""))
-        if leg is None:
+        target = self.legs.get(msg.get("leg", ""))
+        if target is None:
             return
-        leg._event(msg)
+        target._event(msg)
         if kind == "hangup":
-            self.legs.pop(leg.call_id, None)
+            self.legs.pop(target.call_id, None)
 
     def fail_all(self, reason: str) -> None:
         """The worker died: end every leg it carried."""

@@ -290,8 +290,8 @@ class MediaWorker:
                 msg, payload = await wire.read_message(reader)
                 self._command(msg, payload)
         except (EOFError, ConnectionError, TelephonyError) as exc:
-            log.warning("worker %s: control link lost (%s); ending calls", self.name, exc)
-        finally:
+            if not self._stopping.is_set():
+                log.warning("worker %s: control link lost (%s); ending calls", self.name, exc)
             self._writer = None
             self._stopping.set()
 

@@ -271,7 +271,7 @@ def _build(cls: type[T], data: Mapping[str, Any], where: str) -> T:
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key} must be a section ([{key}]), not {value!r}")
         return _build(tp, value, key)

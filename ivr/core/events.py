@@ -43,7 +43,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     data = dict(data)
     cls = _KINDS[data.pop("kind")]
     names = {f.name: f for f in dataclasses.fields(cls)}
-    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+    args: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
     return cls(**args)
 
 

@@ -54,7 +54,9 @@ async def run_echo_call(leg: RemoteCallLeg, tts: Synthesizer, script: EchoScript
                     return
                 # Barge-in by DTMF: cut whatever is playing, then read the digit back.
                 await leg.stop_playback()
-                await leg.play(await tts.synthesize(f"You pressed {_SPOKEN.get(event.digit, event.digit)}.", RATE), RATE)
+                await leg.play(
+                    await tts.synthesize(f"You pressed {_SPOKEN.get(event.digit, event.digit)}.", RATE), RATE
+                )
     except CallEndedError:
         log.info("call %s ended while the IVR was acting", leg.call_id)
     except IvrError as exc:

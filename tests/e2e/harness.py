@@ -27,7 +27,10 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u,
+            ):
                 t.bind(("127.0.0.1", port))
                 u.bind(("127.0.0.1", port))
             return port
@@ -153,7 +156,9 @@ def _free_block(n: int) -> int:
     raise RuntimeError("no free block of ports")
 
 
-def run_call(uri: str, *steps: str, record: Path | None = None, max_seconds: float = 30, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def run_call(
+    uri: str, *steps: str, record: Path | None = None, max_seconds: float = 30, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Run `ivr call` to completion and return its JSON timeline."""
     args = [*IVR, "call", uri, "--max-seconds", str(max_seconds), *extra]
     for step in steps:
@@ -164,7 +169,9 @@ def run_call(uri: str, *steps: str, record: Path | None = None, max_seconds: flo
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"ivr call printed no JSON (exit {proc.returncode}):\n{proc.stdout[-2000:]!r}\n{proc.stderr[-3000:]!r}") from None
+        raise AssertionError(
+            f"ivr call printed no JSON (exit {proc.returncode}):\n{proc.stdout[-2000:]!r}\n{proc.stderr[-3000:]!r}"
+        ) from None
 
 
 def start_call(uri: str, *steps: str, max_seconds: float = 30, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
@@ -181,7 +188,9 @@ def finish_call(proc: subprocess.Popen[bytes], timeout: float = 60) -> dict[str,
     text = out.decode()
     start = text.find("{")
     if start < 0:
-        raise AssertionError(f"ivr call printed no JSON (exit {proc.returncode}):\n{text[-2000:]}\n{err.decode()[-3000:]}")
+        raise AssertionError(
+            f"ivr call printed no JSON (exit {proc.returncode}):\n{text[-2000:]}\n{err.decode()[-3000:]}"
+        )
     return json.loads(text[start:])
 
 

@@ -74,7 +74,10 @@ async def test_inbound_audio_tap_stop_playback_and_dtmf(board: tuple[Switchboard
             into.append(chunk)
 
     t0 = time.monotonic()
-    tasks = [asyncio.create_task(collect(leg.audio(RATE), inbound)), asyncio.create_task(collect(leg.tap(RATE), tapped))]
+    tasks = [
+        asyncio.create_task(collect(leg.audio(RATE), inbound)),
+        asyncio.create_task(collect(leg.tap(RATE), tapped)),
+    ]
     await asyncio.sleep(0.2)
     playback = await leg.play(tone(3.0), RATE)
     await asyncio.sleep(0.6)
@@ -115,13 +118,16 @@ async def test_bridge_to_agent_carries_audio_and_headers(board: tuple[Switchboar
     )  # fmt: skip
     leg = await next_call(sb)
     await leg.answer()
-    other = await leg.bridge(f"sip:agent@127.0.0.1:{agent_port}", {"X-IVR-Call-ID": leg.call_id, "X-IVR-Intent": "returns"})
+    other = await leg.bridge(
+        f"sip:agent@127.0.0.1:{agent_port}", {"X-IVR-Call-ID": leg.call_id, "X-IVR-Intent": "returns"}
+    )
     assert other.codec
     async for event in leg.events():
         if event.kind == "hangup":
             break
     await other.hangup()
-    a, c = await asyncio.to_thread(finish_call, agent), await asyncio.to_thread(finish_call, caller)
+    a = await asyncio.to_thread(finish_call, agent)
+    await asyncio.to_thread(finish_call, caller)
     assert a["headers"]["X-IVR-Call-ID"] == leg.call_id
     assert a["headers"]["X-IVR-Intent"] == "returns"
     assert loud_seconds(agent_heard) > 0.2  # the caller's "five"

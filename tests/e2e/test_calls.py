@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ivr.core.audio import read_wav
-from tests.e2e.harness import IvrServer, events, run_call, start_server
+from tests.e2e.harness import IvrServer, events, run_call
 
 pytestmark = pytest.mark.e2e
 
@@ -66,9 +66,10 @@ def test_twenty_sequential_calls_leave_no_leaked_call_or_port(server: IvrServer)
 
     def settled(s: dict) -> bool:
         ws = s["workers"].values()
-        return all(w["legs"] == 0 and w["control_legs"] == 0 and w["spool_files"] == 0 for w in ws) and {
-            n: w["conf_ports"] for n, w in s["workers"].items()
-        } == ports
+        return (
+            all(w["legs"] == 0 and w["control_legs"] == 0 and w["spool_files"] == 0 for w in ws)
+            and {n: w["conf_ports"] for n, w in s["workers"].items()} == ports
+        )
 
     after = server.wait_status(settled, timeout=15)
     assert after["worker_restarts"] == 0

@@ -21,8 +21,8 @@ def test_shutdown_with_calls_in_flight_sends_bye_and_exits_cleanly(tmp_path: Pat
         srv.wait_log(" answered: ", count=3, timeout=20)
     finally:
         assert_clean_exit(srv)  # SIGTERM while 3 calls are up
-    for proc in callers:
-        t = finish_call(proc)
+        timelines = [finish_call(proc) for proc in callers]
+    for t in timelines:
         assert t["answered"]
         assert t["ended_by"] == "remote" and t["end_code"] == 200, t  # a BYE, not a timeout
     assert srv.log().count("ended by ivr") == 3
@@ -38,7 +38,9 @@ def test_killed_worker_is_restarted_and_its_call_logged_interrupted(tmp_path: Pa
         os.kill(worker["pid"], signal.SIGKILL)
         srv.wait_log(f"interrupted: media worker {name} died")
         srv.wait_log(f"media worker {name} (pid")
-        restarted = srv.wait_status(lambda s: s["worker_restarts"] == 1 and s["workers"].get(name, {}).get("pid") not in (None, worker["pid"]))
+        restarted = srv.wait_status(
+            lambda s: s["worker_restarts"] == 1 and s["workers"].get(name, {}).get("pid") not in (None, worker["pid"])
+        )
         assert len(restarted["workers"]) == 2
         finish_call(caller)
         for _ in range(4):  # both workers take calls again (round robin spreads them)

@@ -77,11 +77,14 @@ class MediaWorker:
         self._writer: asyncio.StreamWriter | None = None
         self._accounts: list[_Account] = []
         self._stopping = asyncio.Event()
+        self._capture_wanted = asyncio.Event()
 
     # --- pjsua2 thread ----------------------------------------------------------------
 
     def _init(self, ep: pj.Endpoint, trunk: TrunkConfig | None) -> None:
         init_endpoint(ep, self.spec)
+        if "udp" in self.spec.transports:
+            self.pj.set_waker(self.spec.host, self.spec.sip_port)
         acc = _Account(self)
         acc.create(account_config(self.spec.host, self.spec.sip_port, *self.rtp))
         self._accounts.append(acc)
@@ -138,6 +141,9 @@ class MediaWorker:
         """Register or unregister a leg with the audio pump."""
         if leg.capture is not None and not leg.ended:
             self._capturing[leg.leg_id] = leg
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self._capture_wanted.set)
         else:
             self._capturing.pop(leg.leg_id, None)
 
@@ -200,6 +206,9 @@ class MediaWorker:
 
     async def _pump(self) -> None:
         while True:
+            if not self._capturing:
+                self._capture_wanted.clear()
+                await self._capture_wanted.wait()  # no 20 ms wake-ups while nobody listens
             await asyncio.sleep(PUMP_SECONDS)
             self._send_audio()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -180,6 +181,16 @@ def start_call(uri: str, *steps: str, max_seconds: float = 30, extra: tuple[str,
     for step in steps:
         args += ["--step", step]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+
+
+def wait_listening(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Block until an `ivr call --listen` process has bound its port and says so."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().decode() if ready else ""
+    if not line.startswith("listening on"):
+        proc.kill()
+        raise AssertionError(f"ivr call --listen did not start: {line!r} {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
 
 
 def finish_call(proc: subprocess.Popen[bytes], timeout: float = 60) -> dict[str, Any]:

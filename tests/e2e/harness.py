@@ -190,7 +190,8 @@ def wait_listening(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     line = proc.stdout.readline().decode() if ready else ""
     if not line.startswith("listening on"):
         proc.kill()
-        raise AssertionError(f"ivr call --listen did not start: {line!r} {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        raise AssertionError(f"ivr call --listen did not start: {line!r} {err}")
 
 
 def finish_call(proc: subprocess.Popen[bytes], timeout: float = 60) -> dict[str, Any]:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flows.intents import IntentClassifier
 from flows.loader import load_flow
+from flows.slots import words
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def _predict(classifier: IntentClassifier, text: str, threshold: float) -> str:
     ranked = classifier.classify(text)
     return ranked[0].intent if ranked and ranked[0].confidence >= threshold else "none"
+
+
+def word_error_rate(said: str, heard: str) -> float:
+    """Word edit distance over the words said (0 = perfect)."""
+    ref, hyp = words(said), words(heard)
+    row = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        prev, row[0] = row[0], i
+        for j in range(1, len(hyp) + 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ref[i - 1] != hyp[j - 1]))
+    return row[len(hyp)] / max(1, len(ref))
 
 
 def _table(labels: list[str], pairs: list[tuple[str, str]]) -> str:
@@ -76,20 +88,37 @@ def main(argv: list[str] | None = None) -> int:
     typed = sum(1 for it in items if it["source"] == "typed" and it["intent"] != "none")
     print(f"flow {flow.version}: {len(flow.intents)} intents, threshold {threshold}, trained in {train_ms:.0f} ms")
     print(f"test set {args.data}: {typed} in-scope phrasings (+ none), {len(items)} items with ASR variants\n")
-    print(f"{'subset':<34}{'n':>6}{'correct':>9}{'accuracy':>10}")
+    print(f"{'subset':<40}{'n':>5}{'WER':>6}{'accuracy':>10}{'misroute':>10}{'rejected':>10}")
+
+    def general(it: dict[str, str]) -> bool:
+        return it["source"].startswith("asr:") and not it["source"].startswith("asr:hinted")
+
+    def wer(it: dict[str, str]) -> float:
+        return word_error_rate(it["said"], it["text"]) if "said" in it else 0.0
+
+    scope = {True: lambda it: it["intent"] != "none", False: lambda it: it["intent"] == "none"}
     subsets = {
-        "typed, in scope": lambda it: it["source"] == "typed" and it["intent"] != "none",
-        "ASR (pocketsphinx), in scope": lambda it: it["source"] != "typed" and it["intent"] != "none",
-        "ASR, in scope, non-empty": lambda it: it["source"] != "typed" and it["intent"] != "none" and it["text"],
-        "all in scope (typed + ASR)": lambda it: it["intent"] != "none",
-        "out of scope rejected (typed)": lambda it: it["source"] == "typed" and it["intent"] == "none",
-        "out of scope rejected (ASR)": lambda it: it["source"] != "typed" and it["intent"] == "none",
+        "typed": (lambda it: it["source"] == "typed", True),
+        "ASR, general LM (2 voices)": (general, True),
+        "ASR, hint LM (step phrases)": (lambda it: it["source"].startswith("asr:hinted"), True),
+        "ASR, any LM, utterance WER <= 50%": (lambda it: it["source"] != "typed" and wer(it) <= 0.5, True),
+        "typed + all ASR": (lambda it: True, True),
+        "out of scope, typed (should reject)": (lambda it: it["source"] == "typed", False),
+        "out of scope, ASR (should reject)": (lambda it: it["source"] != "typed", False),
     }
-    for name, pick in subsets.items():
-        chosen = [(it, pred) for it, pred in results if pick(it)]
+    for name, (pick, in_scope) in subsets.items():
+        chosen = [(it, pred) for it, pred in results if pick(it) and scope[in_scope](it)]
+        if not chosen:
+            continue
         ok = sum(1 for it, pred in chosen if pred == it["intent"])
-        acc = 100 * ok / len(chosen) if chosen else 0.0
-        print(f"{name:<34}{len(chosen):>6}{ok:>9}{acc:>9.1f}%")
+        wrong = sum(1 for it, pred in chosen if pred not in ("none", it["intent"]))
+        said = sum(len(words(it.get("said", it["text"]))) for it, _ in chosen)
+        err = sum(wer(it) * len(words(it.get("said", it["text"]))) for it, _ in chosen)
+        n = len(chosen)
+        print(f"{name:<40}{n:>5}{100 * err / max(1, said):>5.0f}%{100 * ok / n:>9.1f}%{100 * wrong / n:>9.1f}%"
+              f"{100 * (n - ok - wrong) / n:>9.1f}%")
+    print("accuracy: right intent at or above the threshold (out of scope: correctly rejected); misroute: a wrong\n"
+          "intent at or above it; rejected: below it, so the step reprompts")
 
     labels = [*flow.intents, "none"]
     print("\nconfusion, all items (rows: truth, columns: prediction)")
@@ -103,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nerrors:")
         for it, pred in results:
             if pred != it["intent"]:
-                said = f" (said: {it['said']})" if "said" in it else ""
-                print(f"  [{it['source']}] {it['intent']} -> {pred}: {it['text']!r}{said}")
+                origin = f" (said: {it['said']})" if "said" in it else ""
+                print(f"  [{it['source']}] {it['intent']} -> {pred}: {it['text']!r}{origin}")
     return 0
 
 

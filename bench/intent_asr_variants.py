@@ -42,7 +42,7 @@ def _hint_lm(path: Path) -> str:
     state, _ = runner.start("lm")
     _, actions = runner.handle(state, DtmfDigit("lm", digit="3"))
     listen = [a for a in actions if isinstance(a, Listen)][-1]
-    model = ArpaBoLM(text="\n".join(listen.phrases).lower(), case="lower")
+    model = ArpaBoLM(text="\n".join(listen.phrases).lower(), case="lower", add_start=True)
     model.compute()
     buf = io.StringIO()
     model.write(buf)
@@ -104,7 +104,8 @@ def main() -> int:
                 if voice.startswith("hinted:"):
                     row["hints"] = hints
                 f.write(json.dumps(row) + "\n")
-    print(f"wrote {len(items)} phrasings x {1 + len(variants)} variants ({len(jobs)} decoded now)", file=sys.stderr)
+    print(f"wrote {len(items)} phrasings x {1 + len(variants)} variants ({len(jobs) + len(hinted)} decoded now)",
+          file=sys.stderr)
     return 0
 
 

@@ -64,13 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flow", default=str(Path(__file__).resolve().parents[1] / "flows/acme_retail.yaml"))
     args = ap.parse_args(argv)
     intents = dict(load_flow(args.flow).intents)
-    print(f"{'L2':>8}{'coverage':>10}{'threshold':>10}{'accuracy':>10}{'misroute':>10}{'bg rejected':>12}")
-    for l2 in (1e-3, 1e-4):
-        for coverage in (0.2, 0.35):
-            for threshold in (0.3, 0.4, 0.5):
-                with settings(_L2=l2, _COVERAGE=coverage):
-                    acc, wrong, rej = cross_validate(intents, threshold)
-                print(f"{l2:>8g}{coverage:>10}{threshold:>10}{acc:>9.1f}%{wrong:>9.1f}%{rej:>11.1f}%")
+    grid = {
+        "_BACKGROUND_WEIGHT": (0.3, 1.0),
+        "_W_CHARS": (0.15, 0.3),
+        "_W_SOUND": (0.25, 0.5),
+    }
+    print(f"{'background':>11}{'chars':>7}{'sound':>7}{'threshold':>10}{'accuracy':>10}{'misroute':>10}"
+          f"{'bg rejected':>12}")
+    for bg in grid["_BACKGROUND_WEIGHT"]:
+        for chars in grid["_W_CHARS"]:
+            for sound in grid["_W_SOUND"]:
+                for threshold in (0.3, 0.4, 0.5):
+                    with settings(_BACKGROUND_WEIGHT=bg, _W_CHARS=chars, _W_SOUND=sound):
+                        acc, wrong, rej = cross_validate(intents, threshold)
+                    print(f"{bg:>11}{chars:>7}{sound:>7}{threshold:>10}{acc:>9.1f}%{wrong:>9.1f}%{rej:>11.1f}%")
     return 0
 
 

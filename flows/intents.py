@@ -50,6 +50,10 @@ _BUILTIN_KEYWORDS = {"yes": (*sorted(YES_WORDS), *YES_PHRASES), "no": (*sorted(N
 _EPOCHS = 400
 _LEARNING_RATE = 4.0
 _L2 = 1e-4
+# Feature family weights relative to a whole word (1.0); chosen by bench/intent_cv.py.
+_W_SOUND, _W_BIGRAM, _W_CHARS, _W_SQUASHED = 0.5, 0.7, 0.3, 0.2
+# How much each background phrase counts in training, relative to an intent example.
+_BACKGROUND_WEIGHT = 1.0
 # Nearest-example cosine below which confidence is scaled down: the caller said something new.
 _COVERAGE = 0.35
 
@@ -83,16 +87,16 @@ def features(text: str) -> dict[str, float]:
         add("w:" + tok)
         code = sound_code(tok)
         if code:
-            add("p:" + code, 0.5)
+            add("p:" + code, _W_SOUND)
     for a, b in itertools.pairwise(toks):
-        add(f"b:{a}_{b}", 0.7)
+        add(f"b:{a}_{b}", _W_BIGRAM)
     joined = "_" + "_".join(toks) + "_"
     squashed = "".join(toks)
     for n in (3, 4):
         for i in range(len(joined) - n + 1):
-            add("c:" + joined[i : i + n], 0.3)
+            add("c:" + joined[i : i + n], _W_CHARS)
         for i in range(len(squashed) - n + 1):
-            add("s:" + squashed[i : i + n], 0.2)
+            add("s:" + squashed[i : i + n], _W_SQUASHED)
     return feats
 
 
@@ -128,7 +132,8 @@ class IntentClassifier:
         self._examples = np.zeros((len(rows), len(vocab)), dtype=np.float64)
         for r, (r_idx, r_vals) in enumerate(rows):
             self._examples[r, r_idx[:-1]] = r_vals[:-1]
-        self._weights = _train(self._examples, self._labels, len(self.names) + 1)
+        weights = np.where(self._labels == len(self.names), _BACKGROUND_WEIGHT, 1.0)
+        self._weights = _train(self._examples, self._labels, len(self.names) + 1, weights)
         # Rows are grouped by intent (background last), so a per-intent maximum is one reduceat over these offsets.
         self._class_starts = np.searchsorted(self._labels, np.arange(len(self.names) + 1))
 
@@ -171,7 +176,7 @@ class IntentClassifier:
         return [RankedIntent(name, round(float(conf), 4)) for name, conf in ranked]
 
 
-def _train(x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+def _train(x: np.ndarray, labels: np.ndarray, n_classes: int, row_weights: np.ndarray) -> np.ndarray:
     """Logistic regression by gradient descent in the dual (w = X^T a): with a few hundred phrases each step
     costs a (phrases x phrases) product instead of one over thousands of features. Returns weights plus a bias row."""
     n_feats = x.shape[1]
@@ -183,7 +188,7 @@ def _train(x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     alpha = np.zeros((len(x), n_classes))
     for _ in range(_EPOCHS):
         probs = _softmax(gram @ alpha)
-        alpha -= _LEARNING_RATE * ((probs - target) / len(x) + _L2 * alpha)
+        alpha -= _LEARNING_RATE * ((probs - target) * row_weights[:, None] / len(x) + _L2 * alpha)
     return np.vstack([x.T @ alpha, alpha.sum(axis=0, keepdims=True)])
 
 

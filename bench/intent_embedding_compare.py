@@ -151,12 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             ok = wrong = top1 = 0
             for it in chosen:
                 started = time.perf_counter()
-                intent, conf = fn(it["text"])
+                predicted, conf = fn(it["text"])
                 latencies.append((time.perf_counter() - started) * 1000)
-                pred = intent if conf >= threshold else "none"
+                pred = predicted if conf >= threshold else "none"
                 ok += pred == it["intent"]
                 wrong += pred not in ("none", it["intent"])
-                top1 += intent == it["intent"]
+                top1 += predicted == it["intent"]
             print(f"{name:<10}{subset:<26}{len(chosen):>5}{100 * ok / len(chosen):>9.1f}%"
                   f"{100 * wrong / len(chosen):>9.1f}%{100 * top1 / len(chosen):>21.1f}%")
         latencies.sort()

@@ -236,7 +236,8 @@ class HttpStep(Step):
         return [("next", self.next), ("on_error", self.on_error)]
 
     def defines(self, label: str) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.map) if label == "next" else ()
+        mapped = tuple(name for name, _ in self.map) if label == "next" else ()
+        return (*mapped, "http")
 
     def templates(self) -> list[str]:
         found = [self.url, *(v for _, v in self.headers)]

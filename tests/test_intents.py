@@ -66,7 +66,7 @@ def test_classifier_is_fast(classifier: IntentClassifier) -> None:
 def test_training_is_quick_and_handles_tiny_flows() -> None:
     start = time.perf_counter()
     IntentClassifier(load_flow(ACME).intents)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0  # ~0.2 s on an idle machine; generous for a busy CI box
     one = IntentClassifier({"only": Intent("only", ("hello there",))})
     assert one.classify("hello")[0].intent == "only"
     assert IntentClassifier({}).classify("hello") == []

@@ -148,6 +148,7 @@ def main(args: argparse.Namespace) -> int:
         "headers": st.headers,
         "dtmf_received": "".join(d for _, d in st.dtmf),
         "referred_to": st.referred_to,
+        "refused_calls": st.refused,
         "events": timeline,
     }
     if args.record:

@@ -53,7 +53,10 @@ def init_endpoint(ep: pj.Endpoint, spec: EndpointSpec) -> list[str]:
     cfg.logConfig.level = spec.log_level
     cfg.logConfig.consoleLevel = spec.log_level
     cfg.logConfig.msgLogging = 0
+    # Endpoint::libDestroy deletes the writer itself (pjproject issue #3511); give the
+    # SWIG director to C++ so Python does not free it a second time (intermittent segfault).
     writer = _Log()
+    writer.__disown__()
     cfg.logConfig.writer = writer
     cfg.logConfig.decor = 0
     cfg.medConfig.clockRate = CLOCK_RATE
@@ -62,7 +65,6 @@ def init_endpoint(ep: pj.Endpoint, spec: EndpointSpec) -> list[str]:
     cfg.medConfig.ecTailLen = 0  # no echo canceller on a server with no sound device
     cfg.medConfig.ptime = 20
     ep.libInit(cfg)
-    ep._ivr_log_writer = writer  # type: ignore[attr-defined]  # keep the director alive
     ep.audDevManager().setNullDev()
     for kind in spec.transports:
         _add_transport(ep, kind, spec.host, spec.sip_port)

@@ -65,6 +65,7 @@ class CallState:
     remote: str = ""
     dtmf: list[tuple[float, str]] = field(default_factory=list)
     referred_to: str = ""
+    refused: list[str] = field(default_factory=list)
 
 
 class _Call(pj.Call):
@@ -73,9 +74,17 @@ class _Call(pj.Call):
         self.phone = phone
         self.audio: pj.AudioMedia | None = None
         self.hung_up_locally = False
+        self.ended = False
+        # Every pjsua2 Call object must live until its call is over: pjsua calls back into
+        # it (even from libDestroy), and a freed director object there is a segfault.
+        phone._calls.append(self)
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         ci = self.getInfo()
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.ended = True
+        if self is not self.phone._call:
+            return  # a refused extra call: it must not end the script's call
         st = self.phone.state
         if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and st.answered_at is None:
             st.answered_at = time.monotonic()
@@ -86,6 +95,8 @@ class _Call(pj.Call):
             self.phone._ended()
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        if self is not self.phone._call:
+            return
         ci = self.getInfo()
         for i, mi in enumerate(ci.media):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
@@ -100,9 +111,7 @@ class _Call(pj.Call):
         # Accept the REFER and follow it with a new call we own (the old leg then ends).
         self.phone.state.referred_to = prm.dstUri
         prm.statusCode = 202
-        new = _Call(self.phone, self.phone._acc)  # type: ignore[arg-type]
-        self.phone._transfer_calls.append(new)
-        prm.newCall = new
+        prm.newCall = _Call(self.phone, self.phone._acc)  # type: ignore[arg-type]
 
 
 class _Account(pj.Account):
@@ -127,7 +136,7 @@ class Softphone:
         self._acc: _Account | None = None
         self._rx: _RxPort | None = None
         self._players: list[_Player] = []
-        self._transfer_calls: list[_Call] = []
+        self._calls: list[_Call] = []
         self._answer_code = 200
         self.incoming: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.done = threading.Event()
@@ -171,6 +180,7 @@ class Softphone:
     def _incoming(self, acc: pj.Account, prm: pj.OnIncomingCallParam) -> None:
         call = _Call(self, acc, prm.callId)
         if self._call is not None and self._call.phone.state.ended_at is None:
+            self.state.refused.append(call.getInfo().remoteUri)
             op = pj.CallOpParam()
             op.statusCode = 486
             call.answer(op)
@@ -247,14 +257,25 @@ class Softphone:
         self.done.set()
 
     def stop(self) -> None:
-        """Hang up if needed, then destroy the endpoint in the safe order."""
-        if self.state.ended_at is None and self._call is not None:
-            self.hangup()
-            self.done.wait(3)
+        """Hang up every call, wait until they are over, then destroy in the safe order."""
+
+        def hangup_all() -> bool:
+            for call in self._calls:
+                if not call.ended:
+                    call.hung_up_locally = True
+                    try:
+                        call.hangup(pj.CallOpParam())
+                    except pj.Error:
+                        pass  # already terminating
+            return all(c.ended for c in self._calls)
+
+        deadline = time.monotonic() + 3
+        while not self._pj.call(hangup_all) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
         def forget() -> None:
             self._players.clear()
-            self._transfer_calls.clear()
+            self._calls.clear()
             self._call = None
             if self._acc is not None:
                 self._acc.shutdown()

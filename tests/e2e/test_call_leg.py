@@ -152,3 +152,4 @@ async def test_blind_transfer_with_refer_carries_headers(board: tuple[Switchboar
     assert c["referred_to"].startswith(f"<{target}")
     assert a["headers"]["X-IVR-Caller"] == "+15551234"
     assert a["answered"]
+    assert a["refused_calls"] == [], a

@@ -180,7 +180,7 @@ def main() -> int:
         "IVR_WORKERS__CALLERS_PER_WORKER": str(args.callers_per_worker),
         "IVR_WORKERS__RTP_PORT_START": str(rtp_start), "IVR_WORKERS__RTP_PORTS_PER_WORKER": str(per),
         "IVR_LOG__LEVEL": "WARNING", "IVR_WORKERS__LOG_LEVEL": "1",
-        "IVR_FLOWS__GREETING": "Thank you for calling Acme. All of our agents are busy. Please stay on the line.",
+        "IVR_FLOWS__DEFAULT": str(REPO / "flows" / "acme_retail.yaml"),
     })  # fmt: skip
     try:
         srv.wait_status(lambda s: len(s["workers"]) == workers, timeout=120)

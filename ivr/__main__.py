@@ -42,6 +42,16 @@ def _cmd_call(args: argparse.Namespace) -> int:
     return caller_main(args)
 
 
+def _cmd_flows(args: argparse.Namespace) -> int:
+    from flows import cli
+
+    if args.flows_command == "validate":
+        return cli.validate_main(args.file)
+    if args.flows_command == "simulate":
+        return cli.simulate_main(args.file)
+    return cli.test_main(args.paths or ["flows"], verbose=args.verbose)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of every `ivr` subcommand."""
     parser = argparse.ArgumentParser(prog="ivr", description="On-premises voice IVR")
@@ -58,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=int, required=True)
     p.add_argument("--standalone", action="store_true", help="listen on the public SIP port (no Kamailio)")
     p.set_defaults(func=_cmd_worker)
+
+    flows = sub.add_parser("flows", help="validate, simulate and test call flows")
+    fsub = flows.add_subparsers(dest="flows_command", required=True)
+    p = fsub.add_parser("validate", help="check a flow file; problems are listed with line and fix")
+    p.add_argument("file")
+    p = fsub.add_parser("simulate", help="run a flow in the terminal: type what the caller says, or #digits")
+    p.add_argument("file")
+    p = fsub.add_parser("test", help="run the *.tests.yaml cases that ship next to flows")
+    p.add_argument("paths", nargs="*", help="flow files, test files or directories (default: flows/)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    flows.set_defaults(func=_cmd_flows)
 
     from ivr.caller import add_arguments
 

@@ -9,14 +9,16 @@ import signal
 import sys
 from pathlib import Path
 
+import flows
+from flows import FlowRunner, demo_sources, load_flow
 from ivr.core.config import Config
 from ivr.core.errors import IvrError
-from ivr.session.echo import EchoScript, run_echo_call
+from ivr.session.flow_call import CallServices, FlowCall, static_prompts
 from telephony.kamailio import KamailioProcess, find_kamailio
 from telephony.remote_leg import RemoteCallLeg
 from telephony.supervisor import WorkerSupervisor
 from telephony.switchboard import Switchboard
-from tts.pyttsx3_engine import Pyttsx3Synthesizer
+from tts.cached import CachedSynthesizer
 
 log = logging.getLogger("ivr")
 
@@ -53,14 +55,18 @@ async def serve(config: Config, config_args: list[str]) -> int:
             config.sip.host, config.sip.port, config.workers.callers_per_worker,
         )  # fmt: skip
 
-    tts = Pyttsx3Synthesizer(config.tts)
-    await tts.start()
+    runner = load_runner(config)
+    voice = await CachedSynthesizer.open(config.tts, config.path(config.tts.cache_dir))
+    warmed = await voice.prewarm(static_prompts(runner), rates=(16000,))
+    log.info("flow %s loaded; prompts pre-warmed: %s", runner.flow.version, warmed)
+    services = CallServices(
+        voice=voice, sources=demo_sources(), voicemail_dir=config.path(config.recordings.dir) / "voicemail"
+    )
     board = Switchboard(config.workers.control_host, config.workers.control_port)
     await board.start()
     supervisor = WorkerSupervisor(config_args, workers, standalone, config.workers.restart_delay_seconds)
     kamailio: KamailioProcess | None = None
     calls: set[asyncio.Task[None]] = set()
-    script = EchoScript(greeting=config.flows.greeting)
     try:
         await supervisor.start()
         await board.wait_workers(workers, timeout=60)
@@ -73,7 +79,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
 
         async def accept() -> None:
             async for leg in board.calls():
-                task = asyncio.create_task(_run_call(leg, tts, script), name=f"call-{leg.call_id}")
+                task = asyncio.create_task(_run_call(leg, runner, services), name=f"call-{leg.call_id}")
                 calls.add(task)
                 task.add_done_callback(calls.discard)
 
@@ -96,13 +102,23 @@ async def serve(config: Config, config_args: list[str]) -> int:
         await asyncio.gather(*calls, return_exceptions=True)
         if kamailio is not None:
             await kamailio.stop()
-        await tts.aclose()
+        await voice.aclose()
         log.info("stopped")
 
 
-async def _run_call(leg: RemoteCallLeg, tts: Pyttsx3Synthesizer, script: EchoScript) -> None:
+async def _run_call(leg: RemoteCallLeg, runner: FlowRunner, services: CallServices) -> None:
     log.info("call %s offered on %s from %s", leg.call_id, leg.worker, leg.caller)
-    await run_echo_call(leg, tts, script)
+    await FlowCall(leg, runner, services).run()
+
+
+def load_runner(config: Config) -> FlowRunner:
+    """The flow `ivr serve` runs: [flows] default, relative to config.toml, else a bundled flow."""
+    path = config.path(config.flows.default)
+    if not path.exists() and not Path(config.flows.default).is_absolute():
+        bundled = Path(flows.__file__).parent / Path(config.flows.default).name
+        if bundled.exists():
+            path = bundled
+    return FlowRunner(load_flow(path))
 
 
 async def _write_status(board: Switchboard, supervisor: WorkerSupervisor, path: Path) -> None:

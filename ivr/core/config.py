@@ -120,7 +120,6 @@ class FlowsConfig:
     """Which call flow `ivr serve` runs."""
 
     default: str = "flows/acme_retail.yaml"
-    greeting: str = "Thank you for calling Acme. Press any key and I will read it back to you."
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,9 @@ class CallLeg(Protocol):
     async def hangup(self, reason: str = "") -> None:
         """End the call with BYE (or a final response if not yet answered)."""
 
-    async def transfer(self, target: str, headers: Mapping[str, str] | None = None) -> None:
-        """Blind transfer with REFER, adding `headers` to the REFER request."""
+    async def transfer(self, target: str, headers: Mapping[str, str] | None = None, timeout: float = 30.0) -> int:
+        """Blind transfer with REFER (headers also ride in Refer-To); returns the target's final status."""
+        ...
 
     async def bridge(self, target: str, headers: Mapping[str, str] | None = None, timeout: float = 30.0) -> CallLeg:
         """Dial `target` from the same worker and bridge its audio with this leg (B2BUA)."""

@@ -18,6 +18,7 @@ from typing import Any
 from tests.conftest import REPO
 
 IVR = [sys.executable, "-m", "ivr"]
+KEYPAD_FLOW = REPO / "tests" / "e2e" / "flows" / "keypad_echo.yaml"  # reads keys back; '#' hangs up
 _rtp_block = [0]
 
 
@@ -115,7 +116,7 @@ def start_server(root: Path, workers: int = 2, kamailio: bool = True, env: dict[
         "IVR_WORKERS__RTP_PORTS_PER_WORKER": "20",
         "IVR_KAMAILIO__ENABLED": "true" if kamailio else "false",
         "IVR_KAMAILIO__PING_INTERVAL_SECONDS": "1",
-        "IVR_FLOWS__GREETING": "Thank you for calling Acme. Press any key.",
+        "IVR_FLOWS__DEFAULT": str(KEYPAD_FLOW),
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }

@@ -1,0 +1,326 @@
+"""One call driven by a flow: the runner decides, this carries out its actions on a CallLeg.
+
+Events from the leg (DTMF, playback done, hangup), from speech input (speech started,
+final transcripts), from timers and from lookups/HTTP arrive in one queue where urgent
+events (hangup, DTMF) jump ahead. Prompts play in order; a Listen opens the caller's turn
+and its no-input timer starts when the prompts before it have finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from flows import FlowRunner, RunState, answer_lookup
+from flows.orders import DataSource
+from ivr.core.errors import CallEndedError, IvrError
+from ivr.core.eventqueue import EventQueue
+from ivr.core.events import (
+    DtmfDigit,
+    Event,
+    Hangup,
+    HangupRequested,
+    HttpRequest,
+    IntentDetected,
+    Listen,
+    LookupRequest,
+    Play,
+    PlaybackDone,
+    RecordVoicemail,
+    Say,
+    SpeechStarted,
+    Timeout,
+    Transcript,
+    TransferRequested,
+)
+from ivr.core.interfaces import CallLeg
+from ivr.session.voicemail import record_voicemail
+
+log = logging.getLogger(__name__)
+
+RATE = 16000  # call audio inside the IVR; the worker's conference bridge converts to the codec's rate
+
+
+class Voice(Protocol):
+    """Text to PCM for prompts (CachedSynthesizer in production)."""
+
+    async def say(self, text: str, rate: int) -> bytes: ...
+
+
+class SpeechInput(Protocol):
+    """Turns a call's audio into SpeechStarted and final Transcript events."""
+
+    async def run(self, leg: CallLeg, emit: Callable[[Event], None], turn: Callable[[], Listen | None]) -> None: ...
+
+
+class TransferHandler(Protocol):
+    """Carries out a TransferRequested: queue the caller for an agent, or refer them elsewhere."""
+
+    async def transfer(self, call: FlowCall, request: TransferRequested) -> None: ...
+
+
+class CallJournal(Protocol):
+    """Where a call's record goes (the database in production); every method returns at once."""
+
+    def event(self, call: FlowCall, event: Event) -> None: ...
+
+
+@dataclass
+class CallServices:
+    """Everything a call needs from the rest of the product, built once by the app."""
+
+    voice: Voice
+    sources: Mapping[str, DataSource]
+    voicemail_dir: Path
+    speech: SpeechInput | None = None
+    transfer: TransferHandler | None = None
+    journal: CallJournal | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FlowCall:
+    """Runs one answered call through a flow until it ends; `run()` returns the final state."""
+
+    def __init__(self, leg: CallLeg, runner: FlowRunner, services: CallServices) -> None:
+        self.leg = leg
+        self.runner = runner
+        self.services = services
+        self.inbox = EventQueue()
+        self.state: RunState | None = None
+        self.listen: Listen | None = None
+        self._playing: dict[str, bool] = {}  # playback id -> barge-in allowed, in play order
+        self._timer: asyncio.TimerHandle | None = None
+        self._after_prompts: list[Callable[[], Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._finished = asyncio.Event()
+        self._voicemail_keys: asyncio.Queue[str] | None = None
+
+    @property
+    def call_id(self) -> str:
+        """The call's id (the leg's)."""
+        return self.leg.call_id
+
+    async def run(self) -> RunState | None:
+        """Answer, run the flow, and end the call cleanly whoever ends it."""
+        try:
+            await self.leg.answer()
+            self._spawn(self._pump_leg_events())
+            if self.services.speech is not None:
+                self._spawn(self.services.speech.run(self.leg, self.inbox.put, lambda: self.listen))
+            self.state, actions = self.runner.start(
+                self.call_id, {"caller": _number(self.leg.caller), "callee": _number(self.leg.callee)}
+            )
+            await self._perform(actions)
+            while not self._finished.is_set():
+                await self._dispatch(await self.inbox.get())
+        except CallEndedError:
+            log.info("call %s: caller left while the IVR was acting", self.call_id)
+            await self._feed(Hangup(self.call_id, by="caller"))
+        except IvrError as exc:
+            log.error("call %s failed: %s; hanging up", self.call_id, exc)
+        finally:
+            self._cancel_timer()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if not _ended(self.leg):
+                await self.leg.hangup()
+        return self.state
+
+    # --- events in ----------------------------------------------------------------------
+
+    async def _pump_leg_events(self) -> None:
+        async for event in self.leg.events():
+            if isinstance(event, DtmfDigit | PlaybackDone | Hangup):
+                self.inbox.put(event)
+
+    async def _dispatch(self, event: Event) -> None:
+        if self.services.journal is not None:
+            self.services.journal.event(self, event)
+        if isinstance(event, Hangup):
+            await self._feed(event)
+            self._finished.set()
+        elif isinstance(event, PlaybackDone):
+            self._playing.pop(event.playback_id, None)
+            if not self._playing:
+                await self._prompts_finished()
+        elif isinstance(event, DtmfDigit):
+            log.info("call %s: DTMF %s (%s)", self.call_id, event.digit, event.method)
+            if self._voicemail_keys is not None:
+                self._voicemail_keys.put_nowait(event.digit)
+                return
+            await self._barge_in("dtmf")
+            if self.listen is not None and self.listen.dtmf:
+                self._start_timer(self.listen.inter_digit_timeout)
+                await self._feed(event)
+        elif isinstance(event, SpeechStarted):
+            if self.listen is not None and self.listen.speech:
+                await self._barge_in("speech")
+                self._cancel_timer()  # the caller is talking: no-input does not apply
+        elif isinstance(event, Transcript):
+            if not event.final or self.listen is None:
+                return
+            if event.text.strip():
+                log.info("call %s heard %r (%.2f)", self.call_id, event.text, event.confidence)
+                await self._feed(event)
+            elif not self._playing:
+                self._start_timer(self.listen.timeout)  # noise, not words: keep waiting
+        elif isinstance(event, Timeout):
+            if self.state is not None and event.name == self.state.pending:
+                await self._feed(event)
+        else:
+            await self._feed(event)
+
+    async def _feed(self, event: Event) -> None:
+        if self.state is None or self.state.done:
+            return
+        self.state, actions = self.runner.handle(self.state, event)
+        await self._perform(actions)
+
+    # --- actions out --------------------------------------------------------------------
+
+    async def _perform(self, actions: list[Event]) -> None:
+        listen = None
+        for action in actions:
+            if isinstance(action, Say | Play):
+                await self._speak(action)
+            elif isinstance(action, Listen):
+                listen = action
+            elif isinstance(action, IntentDetected):
+                log.info("call %s intent %s (%.2f) at %s", self.call_id, action.intent, action.confidence, action.step)
+                if self.services.journal is not None:
+                    self.services.journal.event(self, action)
+            elif isinstance(action, LookupRequest):
+                self.inbox.put(answer_lookup(action, self.services.sources))
+            elif isinstance(action, HttpRequest):
+                self._spawn(self._http(action))
+            elif isinstance(action, RecordVoicemail):
+                self._when_quiet(functools.partial(self._spawn, self._voicemail(action)))
+            elif isinstance(action, TransferRequested):
+                self._when_quiet(functools.partial(self._spawn, self._transfer(action)))
+            elif isinstance(action, HangupRequested):
+                log.info("call %s: flow ends the call (%s)", self.call_id, action.reason)
+                self._when_quiet(lambda: self._spawn(self._hang_up()))
+        self.listen = listen
+        self._cancel_timer()
+        if listen is not None and not self._playing:
+            self._start_timer(listen.timeout)
+        if self.state is not None and self.state.done and not self._after_prompts and not self._playing:
+            self._finished.set()
+
+    async def _speak(self, action: Say | Play) -> None:
+        if isinstance(action, Say):
+            pcm = await self.services.voice.say(action.text, RATE)
+            log.info("call %s says %r", self.call_id, action.text)
+        else:
+            from ivr.core.audio import read_wav
+
+            pcm = (await asyncio.to_thread(read_wav, action.path, RATE)).data
+        if pcm:
+            self._playing[await self.leg.play(pcm, RATE)] = action.barge_in
+
+    async def _barge_in(self, cause: str) -> None:
+        if self._playing and self._playing[next(iter(self._playing))]:
+            log.info("call %s: barge-in by %s", self.call_id, cause)
+            await self.leg.stop_playback()
+
+    async def _prompts_finished(self) -> None:
+        if self.listen is not None:
+            self._start_timer(self.listen.timeout)
+        pending, self._after_prompts = self._after_prompts, []
+        for fn in pending:
+            fn()
+        if self.state is not None and self.state.done and not pending:
+            self._finished.set()
+
+    def _when_quiet(self, fn: Callable[[], Any]) -> None:
+        """Run `fn` once every queued prompt has played (a goodbye is heard before the BYE)."""
+        if self._playing:
+            self._after_prompts.append(fn)
+        else:
+            fn()
+
+    def _start_timer(self, seconds: float) -> None:
+        self._cancel_timer()
+        if self.state is not None and self.state.pending:
+            timeout = Timeout(self.call_id, name=self.state.pending)
+            self._timer = asyncio.get_running_loop().call_later(seconds, self.inbox.put, timeout)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _http(self, request: HttpRequest) -> None:
+        from flows.http_step import perform
+
+        self.inbox.put(await perform(request))
+
+    async def _voicemail(self, request: RecordVoicemail) -> None:
+        self._voicemail_keys = asyncio.Queue()
+        try:
+            result = await record_voicemail(self.leg, request, self.services.voicemail_dir, self._voicemail_keys)
+        finally:
+            self._voicemail_keys = None
+        self.inbox.put(result)
+
+    async def _transfer(self, request: TransferRequested) -> None:
+        try:
+            if self.services.transfer is None:
+                raise IvrError("no agent queues are configured")
+            await self.services.transfer.transfer(self, request)
+        except IvrError as exc:
+            log.error("call %s: transfer to %s failed: %s", self.call_id, request.queue or request.target, exc)
+            if not _ended(self.leg):
+                await self._say_now("Sorry, we cannot connect you right now. Please call again later. Goodbye.")
+        finally:
+            if not _ended(self.leg):
+                await self.leg.hangup()
+            self._finished.set()
+
+    async def _hang_up(self) -> None:
+        if not _ended(self.leg):
+            await self.leg.hangup()
+        self._finished.set()
+
+    async def _say_now(self, text: str) -> None:
+        """Speak and wait for the end (used outside the flow, e.g. when a transfer fails)."""
+        pcm = await self.services.voice.say(text, RATE)
+        playback = await self.leg.play(pcm, RATE)
+        wait = getattr(self.leg, "wait_playback", None)
+        if wait is not None:
+            await wait(playback)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, CallEndedError):
+                log.error("call %s: %s failed: %r", self.call_id, task.get_coro(), exc)
+                self.inbox.put(Hangup(self.call_id, by="system", reason=str(exc)))
+
+
+def _ended(leg: CallLeg) -> bool:
+    return bool(getattr(leg, "ended", False))
+
+
+def _number(uri: str) -> str:
+    """'"Bob" <sip:+15551234@host>' -> '+15551234'."""
+    inner = uri.split("<", 1)[-1].split(">", 1)[0]
+    return inner.split(":", 1)[-1].split("@", 1)[0]
+
+
+def static_prompts(runner: FlowRunner) -> list[str]:
+    """Prompt texts with no variables: synthesized when the flow is loaded, never while a caller waits."""
+    texts = {t for step in runner.flow.steps.values() for t in step.templates() if t and "{" not in t}
+    return sorted(texts)

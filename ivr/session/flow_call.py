@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flows import FlowRunner, RunState, answer_lookup
+from flows.state import LISTENING
 from flows.orders import DataSource
 from ivr.core.errors import CallEndedError, IvrError
 from ivr.core.eventqueue import EventQueue
@@ -155,9 +156,11 @@ class FlowCall:
                 self._voicemail_keys.put_nowait(event.digit)
                 return
             await self._barge_in("dtmf")
-            if self.listen is not None and self.listen.dtmf:
-                self._start_timer(self.listen.inter_digit_timeout)
+            turn = self.listen
+            if turn is not None and turn.dtmf:
                 await self._feed(event)
+                if self.listen is turn:  # still collecting keys: the gap to the next key is timed
+                    self._start_timer(turn.inter_digit_timeout)
         elif isinstance(event, SpeechStarted):
             if self.listen is not None and self.listen.speech:
                 await self._barge_in("speech")
@@ -206,10 +209,14 @@ class FlowCall:
             elif isinstance(action, HangupRequested):
                 log.info("call %s: flow ends the call (%s)", self.call_id, action.reason)
                 self._when_quiet(lambda: self._spawn(self._hang_up()))
-        self.listen = listen
-        self._cancel_timer()
-        if listen is not None and not self._playing:
-            self._start_timer(listen.timeout)
+        if listen is not None:
+            self.listen = listen
+            self._cancel_timer()
+            if not self._playing:
+                self._start_timer(listen.timeout)
+        elif self.state is None or self.state.status != LISTENING:
+            self.listen = None  # the caller's turn is over (lookup, transfer, hangup ...)
+            self._cancel_timer()
         if self.state is not None and self.state.done and not self._after_prompts and not self._playing:
             self._finished.set()
 

@@ -69,6 +69,7 @@ class MediaWorker:
         self.rtp = rtp
         self.callers = callers
         self.control = control
+        self.public_port = spec.sip_port
         self.pj = PjThread()
         self.legs: dict[str, WorkerLeg] = {}
         self._capturing: dict[str, WorkerLeg] = {}
@@ -99,6 +100,8 @@ class MediaWorker:
         acfg.regConfig.registrarUri = registrar
         acfg.regConfig.timeoutSec = trunk.reregister_seconds
         acfg.regConfig.retryIntervalSec = 30
+        # The trunk must send INVITEs to the public SIP port (Kamailio), not to this worker.
+        acfg.sipConfig.contactForced = f"<sip:{trunk.user or 'ivr'}@{self.spec.host}:{self.public_port}>"
         acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", trunk.realm, trunk.user, 0, trunk.password))
         acc = _Account(self)
         acc.create(acfg)
@@ -371,5 +374,6 @@ def run_worker(sip: SipConfig, workers: WorkersConfig, index: int, standalone: b
     worker = MediaWorker(
         f"w{index}", spec, rtp, workers.callers_per_worker, (workers.control_host, workers.control_port)
     )
+    worker.public_port = sip.port
     trunk = sip.trunk if index == 0 else None
     return asyncio.run(worker.run(trunk))

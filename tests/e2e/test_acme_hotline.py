@@ -35,7 +35,8 @@ def test_order_status_by_keypad(acme: IvrServer, tmp_path: Path) -> None:
         assert any(0 < s - dtmf["t"] < 3.0 for s in starts), (dtmf, starts)
     acme.wait_log("intent order_status")
     acme.wait_log(
-        "says 'Order one two three four five shipped on November twentieth and should arrive on November twenty fourth.'"
+        "says 'Order one two three four five shipped on November twentieth"
+        " and should arrive on November twenty fourth.'"
     )
     acme.wait_log("says 'Is there anything else I can help you with?")
     assert t["ended_by"] == "local"

@@ -124,6 +124,7 @@ def telephone_roundtrip(pcm: bytes, rate: int, law: str = "ulaw") -> bytes:
 
 _HALF_TAPS = 16  # windowed-sinc half width in input samples: >60 dB stopband, cheap enough
 _MAX_PHASES = 4096  # polyphase table rows (22050->16000 needs 320, 44100->8000 needs 80)
+_ROLLOFF = 0.94  # cutoff just below Nyquist, so the transition band does not alias (3.4 kHz speech band kept)
 
 
 def _sinc_kernel(t: np.ndarray, cutoff: float) -> np.ndarray:
@@ -140,7 +141,7 @@ class Resampler:
         g = math.gcd(src_rate, dst_rate)
         self.src_rate, self.dst_rate = src_rate, dst_rate
         self._up, self._down = dst_rate // g, src_rate // g
-        self._cutoff = min(1.0, dst_rate / src_rate)
+        self._cutoff = _ROLLOFF * min(1.0, dst_rate / src_rate)
         self._width = int(math.ceil(_HALF_TAPS / self._cutoff))
         self._offsets = np.arange(-self._width + 1, self._width + 1)
         # Output n sits at input position n*down/up, whose fractional part is one of `up`

@@ -69,7 +69,7 @@ def test_telephone_roundtrip_of_real_speech_stays_close() -> None:
 def test_unreadable_audio_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "not-audio.wav"
     bad.write_bytes(b"hello, this is not a RIFF file")
-    with pytest.raises(AudioFormatError, match="not-audio.wav"):
+    with pytest.raises(AudioFormatError, match=r"not-audio\.wav"):
         audio.read_wav(bad)
     with pytest.raises(AudioFormatError, match="cannot open"):
         audio.read_wav(tmp_path / "missing.wav")

@@ -35,8 +35,10 @@ def test_test_main_runs_the_shipped_cases() -> None:
 
 def test_test_main_reports_a_failing_case_with_its_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tests.yaml"
-    bad.write_text(f"flow: {FLOW}\ncases:\n  - name: wrong hours\n    script:\n      - dtmf: '3'\n"
-                   "      - expect: open around the clock\n")
+    bad.write_text(
+        f"flow: {FLOW}\ncases:\n  - name: wrong hours\n    script:\n      - dtmf: '3'\n"
+        "      - expect: open around the clock\n"
+    )
     out = io.StringIO()
     assert cli.test_main([bad], out) == 1
     text = out.getvalue()

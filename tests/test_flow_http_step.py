@@ -21,8 +21,9 @@ hits: dict[str, int] = {}
 async def _order(request: web.Request) -> web.Response:
     hits["order"] = hits.get("order", 0) + 1
     body = await request.json() if request.can_read_body else {}
-    return web.json_response({"id": request.match_info["id"], "status": "shipped", "echo": body,
-                              "agent": request.headers.get("X-Agent", "")})
+    return web.json_response(
+        {"id": request.match_info["id"], "status": "shipped", "echo": body, "agent": request.headers.get("X-Agent", "")}
+    )
 
 
 async def _flaky(request: web.Request) -> web.Response:
@@ -59,8 +60,15 @@ async def base_url() -> AsyncIterator[str]:
 
 
 async def test_success_with_body_and_headers(base_url: str) -> None:
-    request = HttpRequest("c1", request_id="r1", method="POST", url=f"{base_url}/orders/42",
-                          headers=(("X-Agent", "ivr"),), body=json.dumps({"a": 1}), timeout=2)
+    request = HttpRequest(
+        "c1",
+        request_id="r1",
+        method="POST",
+        url=f"{base_url}/orders/42",
+        headers=(("X-Agent", "ivr"),),
+        body=json.dumps({"a": 1}),
+        timeout=2,
+    )
     result = await perform(request)
     assert (result.call_id, result.request_id, result.status, result.error, result.attempts) == ("c1", "r1", 200, "", 1)
     assert json.loads(result.body) == {"id": "42", "status": "shipped", "echo": {"a": 1}, "agent": "ivr"}

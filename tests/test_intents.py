@@ -18,27 +18,33 @@ def classifier() -> IntentClassifier:
     return IntentClassifier(load_flow(ACME).intents)
 
 
-@pytest.mark.parametrize("text,intent", [
-    ("i'd like to know where my order is", "order_status"),
-    ("has my parcel shipped", "order_status"),
-    ("i want a refund for this", "returns"),
-    ("when do you open on sunday", "store_hours"),
-    ("let me speak with a real human", "agent"),
-    ("that's all thank you bye", "goodbye"),
-])
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("i'd like to know where my order is", "order_status"),
+        ("has my parcel shipped", "order_status"),
+        ("i want a refund for this", "returns"),
+        ("when do you open on sunday", "store_hours"),
+        ("let me speak with a real human", "agent"),
+        ("that's all thank you bye", "goodbye"),
+    ],
+)
 def test_held_out_phrasings(classifier: IntentClassifier, text: str, intent: str) -> None:
     ranked = classifier.classify(text)
     assert ranked[0].intent == intent and ranked[0].confidence >= 0.45
     assert ranked[0].confidence >= ranked[1].confidence
 
 
-@pytest.mark.parametrize("text,intent", [
-    ("track my pack age", "order_status"),  # split word
-    ("were is my orders", "order_status"),  # misheard
-    ("what are you ours", "store_hours"),  # homophone of 'hours'
-    ("i want to re turn it", "returns"),
-    ("represent ative", "agent"),
-])
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("track my pack age", "order_status"),  # split word
+        ("were is my orders", "order_status"),  # misheard
+        ("what are you ours", "store_hours"),  # homophone of 'hours'
+        ("i want to re turn it", "returns"),
+        ("represent ative", "agent"),
+    ],
+)
 def test_recognizer_errors(classifier: IntentClassifier, text: str, intent: str) -> None:
     assert classifier.classify(text)[0].intent == intent
 

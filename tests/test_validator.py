@@ -95,13 +95,14 @@ def test_input_step_without_failure_target() -> None:
 def test_unreachable_step() -> None:
     text = GOOD + "  orphan:\n    kind: say\n    text: nobody hears this\n    next: bye\n"
     found = problems(text)
-    assert found == [(25, "step 'orphan' is unreachable from start step 'hello'",
-                      "point a step's next/option at it, or delete it")]
+    assert found == [
+        (25, "step 'orphan' is unreachable from start step 'hello'", "point a step's next/option at it, or delete it")
+    ]
 
 
 def test_loop_without_input() -> None:
     text = GOOD.replace("    next: menu\n", "    next: again\n") + (
-        "  again:\n    kind: branch\n    conditions:\n      - {if: caller == \"1\", next: menu}\n    else: hello\n"
+        '  again:\n    kind: branch\n    conditions:\n      - {if: caller == "1", next: menu}\n    else: hello\n'
     )
     found = problems(text)
     assert any("loop without caller input: hello -> again -> hello" in m for _, m, _ in found)
@@ -134,7 +135,8 @@ def test_variable_set_on_only_one_path_is_undefined() -> None:
     found = problems(text)
     assert len(found) == 1 and "'{pin}'" in found[0][1]
     fixed = text.replace("      done:", "      bye:\n        kind: hangup\n      done:").replace(
-        "on_no_input: done\n        on_no_match: done", "on_no_input: bye\n        on_no_match: bye")
+        "on_no_input: done\n        on_no_match: done", "on_no_input: bye\n        on_no_match: bye"
+    )
     assert problems(fixed) == []
 
 
@@ -164,13 +166,20 @@ def test_declared_variables_and_lookup_results_are_defined() -> None:
 
 def test_intent_without_examples() -> None:
     found = problems(GOOD.replace("examples: [agent, a person]", "examples: []"))
-    assert found == [(4, "intent 'agent' has no examples, so it can never be recognized",
-                      "add 'examples:' with a few ways a caller would say it")]
+    assert found == [
+        (
+            4,
+            "intent 'agent' has no examples, so it can never be recognized",
+            "add 'examples:' with a few ways a caller would say it",
+        )
+    ]
 
 
 def test_undefined_intent_and_duplicate_keys() -> None:
-    text = GOOD.replace('      - {keys: "1", intent: agent, next: agent}',
-                        '      - {keys: "1", intent: agnt, next: agent}\n      - {keys: "1", next: bye}')
+    text = GOOD.replace(
+        '      - {keys: "1", intent: agent, next: agent}',
+        '      - {keys: "1", intent: agnt, next: agent}\n      - {keys: "1", next: bye}',
+    )
     messages = [m for _, m, _ in problems(text)]
     assert any("intent 'agnt', which is not defined" in m for m in messages)
     assert any("key '1' is used twice" in m for m in messages)
@@ -180,7 +189,8 @@ def test_bad_template_and_bad_condition() -> None:
     found = problems(GOOD.replace("Hello {caller}.", "Hello {caller:shout}."))
     assert "unknown format ':shout'" in found[0][1]
     text = GOOD.replace("    next: menu\n", "    next: check\n") + (
-        "  check:\n    kind: branch\n    conditions:\n      - {if: caller ==, next: menu}\n    else: menu\n")
+        "  check:\n    kind: branch\n    conditions:\n      - {if: caller ==, next: menu}\n    else: menu\n"
+    )
     found = problems(text)
     assert found[0][0] == 28 and "expected a value or variable" in found[0][1]
 

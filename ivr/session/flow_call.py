@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flows import FlowRunner, RunState, answer_lookup
-from flows.state import LISTENING
 from flows.orders import DataSource
+from flows.state import LISTENING
 from ivr.core.errors import CallEndedError, IvrError
 from ivr.core.eventqueue import EventQueue
 from ivr.core.events import (

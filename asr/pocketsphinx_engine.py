@@ -1,0 +1,179 @@
+"""PocketSphinx recognizer with the en-US model bundled in its wheel (a light English fallback).
+
+Measured on telephone digits it is far less accurate than Whisper (see bench/asr_accuracy.py), but
+it streams, gives partials and costs little CPU. Grammars become JSGF searches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pocketsphinx
+
+from asr.phrases import normalize_phrase
+from asr.stream import ExecutorStream, Hypothesis
+from ivr.core.audio import check_call_rate
+from ivr.core.errors import ModelError
+from ivr.core.events import WordInfo
+from ivr.core.interfaces import Grammar, RecognizerCapabilities
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = 16000
+_FRAMES_PER_SECOND = 100
+_DEFAULT_SEARCH = "_default"
+_FILLERS = re.compile(r"^(<s>|</s>|<sil>|\[.*\]|\+\+.*\+\+)$")
+
+
+class PocketsphinxRecognizer:
+    """PocketSphinx en-US; a pool of decoders (each holds its own copy of the acoustic model)."""
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        language: str = "en-us",
+        sample_rate: int = 16000,
+        executor: Executor | None = None,
+        workers: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        check_call_rate(sample_rate)
+        if not language.lower().startswith("en"):
+            raise ModelError(f"the bundled PocketSphinx model is US English; it cannot do {language!r}")
+        self.model_dir = Path(model_dir) if model_dir else Path(pocketsphinx.get_model_path())
+        self._hmm = self.model_dir / "en-us" / "en-us"
+        self._dict = self.model_dir / "en-us" / "cmudict-en-us.dict"
+        self._lm = self.model_dir / "en-us" / "en-us.lm.bin"
+        missing = [str(p) for p in (self._hmm / "mdef", self._dict, self._lm) if not p.exists()]
+        if missing:
+            raise ModelError(f"PocketSphinx model files missing: {', '.join(missing)}; reinstall pocketsphinx")
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._release(self._borrow())  # load one now so a broken model fails at start-up, not mid-call
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-sphinx")
+        self._clock = clock
+        self.capabilities = RecognizerCapabilities(
+            engine="pocketsphinx",
+            language=language,
+            sample_rate=sample_rate,
+            grammar=True,
+            partials=True,
+            word_confidence=False,
+            model=str(self._hmm),
+        )
+
+    def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:
+        """Start recognizing one utterance, optionally limited to a grammar's phrases."""
+        search = self.jsgf(grammar) if grammar is not None else None
+        return ExecutorStream(
+            call_id,
+            _SphinxDecoder(self, search),
+            self._executor,
+            engine="pocketsphinx",
+            rate=self.capabilities.sample_rate,
+            model_rate=MODEL_RATE,
+            clock=self._clock,
+        )
+
+    def jsgf(self, grammar: Grammar) -> tuple[str, str]:
+        """(search name, JSGF text) accepting one or more of the grammar's phrases in a row."""
+        probe = self._borrow()
+        try:
+            phrases = []
+            for phrase in grammar.phrases:
+                text = normalize_phrase(phrase)
+                missing = [w for w in text.split() if not re.fullmatch(r"[a-z']+", w) or probe.lookup_word(w) is None]
+                if missing:
+                    log.warning("grammar %s: dropping %r, the dictionary lacks %s", grammar.name, phrase, missing)
+                elif text and text not in phrases:
+                    phrases.append(text)
+        finally:
+            self._release(probe)
+        if not phrases:
+            raise ModelError(
+                f"grammar {grammar.name!r}: none of its phrases are in the PocketSphinx dictionary; "
+                "spell them as plain English words (numbers as words)"
+            )
+        body = " | ".join(phrases)
+        text = f"#JSGF V1.0;\ngrammar g;\npublic <g> = ( {body} )+ ;\n"
+        return "g" + hashlib.sha1(text.encode()).hexdigest()[:12], text
+
+    def _borrow(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return pocketsphinx.Decoder(
+                hmm=str(self._hmm), dict=str(self._dict), lm=str(self._lm), samprate=MODEL_RATE, loglevel="FATAL"
+            )
+        except RuntimeError as exc:
+            raise ModelError(f"PocketSphinx could not load {self._hmm} ({exc}); reinstall pocketsphinx") from exc
+
+    def _release(self, decoder: Any) -> None:
+        with self._lock:
+            self._idle.append(decoder)
+
+    def close(self) -> None:
+        """Stop the executor this recognizer created."""
+        if self._owns_executor:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _SphinxDecoder:
+    """One utterance on a borrowed PocketSphinx decoder (returned to the pool at finish)."""
+
+    def __init__(self, recognizer: PocketsphinxRecognizer, search: tuple[str, str] | None) -> None:
+        self._recognizer = recognizer
+        self._search = search
+        self._dec: Any = None
+
+    def _decoder(self) -> Any:
+        if self._dec is None:
+            dec = self._recognizer._borrow()
+            name = _DEFAULT_SEARCH
+            if self._search is not None:
+                name, text = self._search
+                if dec.get_fsg(name) is None:
+                    dec.add_jsgf_string(name, text)
+            dec.activate_search(name)
+            dec.start_utt()
+            self._dec = dec
+        return self._dec
+
+    def accept(self, pcm: bytes) -> Hypothesis | None:
+        dec = self._decoder()
+        dec.process_raw(pcm, False, False)
+        hyp = dec.hyp()
+        return Hypothesis(hyp.hypstr) if hyp is not None and hyp.hypstr else None
+
+    def finish(self) -> Hypothesis:
+        dec = self._decoder()
+        try:
+            dec.end_utt()
+            hyp = dec.hyp()
+            if hyp is None or not hyp.hypstr:
+                return Hypothesis("")
+            words = tuple(
+                WordInfo(
+                    re.sub(r"\(\d+\)$", "", s.word),  # "zero(2)" is the 2nd pronunciation of "zero"
+                    1.0,
+                    s.start_frame / _FRAMES_PER_SECOND,
+                    (s.end_frame + 1) / _FRAMES_PER_SECOND,
+                )
+                for s in dec.seg()
+                if not _FILLERS.match(s.word)
+            )
+            confidence = min(1.0, max(0.0, float(hyp.prob)))
+            return Hypothesis(hyp.hypstr, confidence, words)
+        finally:
+            self._dec = None
+            self._recognizer._release(dec)

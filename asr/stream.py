@@ -1,0 +1,171 @@
+"""One recognizer stream per utterance: audio in on the event loop, decoding in an executor.
+
+Every engine supplies a blocking `Decoder`; `ExecutorStream` does the asyncio side once for all of
+them: it resamples call audio to the model's rate, feeds the decoder in order on an executor
+thread (never on the loop), and yields partial and final `Transcript` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Protocol
+
+from ivr.core.audio import Resampler
+from ivr.core.errors import AudioFormatError, IvrError
+from ivr.core.events import Transcript, WordInfo
+
+
+class RecognitionError(IvrError):
+    """Recognition failed, or a stream was used out of order."""
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """What a decoder heard so far (partial) or in the end (final)."""
+
+    text: str
+    confidence: float = 0.0
+    words: tuple[WordInfo, ...] = ()
+
+
+class Decoder(Protocol):
+    """Blocking recognizer state for one utterance; only one executor thread calls it at a time."""
+
+    def accept(self, pcm: bytes) -> Hypothesis | None:
+        """Take PCM16 at the model's rate; return the current partial result, or None."""
+        ...
+
+    def finish(self) -> Hypothesis:
+        """No more audio: the final result."""
+        ...
+
+
+_END = object()
+
+
+class ExecutorStream:
+    """RecognizerStream over a blocking Decoder, driven from the event loop."""
+
+    def __init__(
+        self,
+        call_id: str,
+        decoder: Decoder,
+        executor: Executor,
+        *,
+        engine: str,
+        rate: int,
+        model_rate: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.call_id = call_id
+        self._decoder = decoder
+        self._executor = executor
+        self._engine = engine
+        self._clock = clock
+        self._resampler = Resampler(rate, model_rate) if rate != model_rate else None
+        self._inbox: asyncio.Queue[bytes | object] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Transcript | BaseException | object] = asyncio.Queue()
+        self._ended = False
+        self._pump: asyncio.Task[None] | None = None
+
+    def push(self, pcm: bytes) -> None:
+        """Feed PCM16 mono at the recognizer's sample_rate (call from the event loop)."""
+        if self._ended:
+            raise RecognitionError("push() after end(): start a new stream for the next utterance")
+        if len(pcm) % 2:
+            raise AudioFormatError(f"PCM16 chunk of {len(pcm)} bytes has half a sample; send whole samples")
+        self._start()
+        self._inbox.put_nowait(pcm)
+
+    def end(self) -> None:
+        """No more audio; a final Transcript will follow."""
+        if not self._ended:
+            self._ended = True
+            self._start()
+            self._inbox.put_nowait(_END)
+
+    def cancel(self) -> None:
+        """Drop the stream without a final result (the caller hung up)."""
+        self._ended = True
+        if self._pump is not None:
+            self._pump.cancel()
+        self._outbox.put_nowait(_END)
+
+    async def __aiter__(self) -> AsyncIterator[Transcript]:
+        self._start()
+        while True:
+            item = await self._outbox.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, Transcript)
+            yield item
+
+    def _start(self) -> None:
+        if self._pump is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError as exc:
+                raise RecognitionError("recognizer streams are used from a running asyncio event loop") from exc
+            self._pump = loop.create_task(self._run(), name=f"asr-{self._engine}-{self.call_id}")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_partial = ""
+        try:
+            while True:
+                item = await self._inbox.get()
+                chunks: list[bytes] = []
+                # Take everything already queued in one executor hop: fewer thread switches per frame.
+                while item is not _END:
+                    assert isinstance(item, bytes)
+                    chunks.append(item)
+                    if self._inbox.empty():
+                        break
+                    item = self._inbox.get_nowait()
+                if chunks:
+                    hyp = await loop.run_in_executor(self._executor, self._accept, b"".join(chunks))
+                    if hyp is not None and hyp.text and hyp.text != last_partial:
+                        last_partial = hyp.text
+                        self._outbox.put_nowait(self._transcript(hyp, final=False))
+                if item is _END:
+                    final = await loop.run_in_executor(self._executor, self._finish)
+                    self._outbox.put_nowait(self._transcript(final, final=True))
+                    break
+        except asyncio.CancelledError:
+            raise
+        except IvrError as exc:
+            self._outbox.put_nowait(exc)
+        except Exception as exc:  # an engine failed: surface it to the reader, never hang it
+            err = RecognitionError(f"{self._engine} recognizer failed: {exc!r}; see the log, then retry the call")
+            err.__cause__ = exc
+            self._outbox.put_nowait(err)
+        self._outbox.put_nowait(_END)
+
+    def _accept(self, pcm: bytes) -> Hypothesis | None:
+        if self._resampler is not None:
+            pcm = self._resampler.process(pcm)
+        return self._decoder.accept(pcm) if pcm else None
+
+    def _finish(self) -> Hypothesis:
+        if self._resampler is not None:
+            tail = self._resampler.process(b"", final=True)
+            if tail:
+                self._decoder.accept(tail)
+        return self._decoder.finish()
+
+    def _transcript(self, hyp: Hypothesis, final: bool) -> Transcript:
+        return Transcript(
+            self.call_id,
+            text=hyp.text,
+            final=final,
+            confidence=hyp.confidence,
+            words=hyp.words,
+            engine=self._engine,
+            at=self._clock(),
+        )

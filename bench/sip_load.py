@@ -85,19 +85,28 @@ def _pcap_packets(path: Path) -> list[tuple[float, int]]:
             continue
         ihl = (ip[0] & 0x0F) * 4
         sport = struct.unpack("!H", ip[ihl : ihl + 2])[0]
+        rtp = ip[ihl + 8 : ihl + 10]
+        if len(rtp) < 2 or rtp[0] >> 6 != 2 or 200 <= rtp[1] <= 204:
+            continue  # not RTP version 2, or an RTCP report (sent every ~5 s on port + 1)
         out.append((sec + frac / (1e9 if nano else 1e6), sport))
     return out
 
 
-def _gaps(packets: list[tuple[float, int]]) -> list[float]:
+def _gaps(packets: list[tuple[float, int]]) -> tuple[list[float], list[tuple[int, float]]]:
+    """Inter-packet gaps (ms) per RTP stream, plus where each gap over 40 ms fell (packet index, ms)."""
     streams: dict[int, list[float]] = {}
     for t, port in packets:
         streams.setdefault(port, []).append(t)
     gaps: list[float] = []
+    late: list[tuple[int, float]] = []
     for times in streams.values():
         times.sort()
-        gaps.extend((b - a) * 1000 for a, b in itertools.pairwise(times) if b - a < 1.0)
-    return gaps
+        for i, (a, b) in enumerate(itertools.pairwise(times)):
+            if b - a < 1.0:  # a longer silence is a port reused by the next call
+                gaps.append((b - a) * 1000)
+                if b - a > 0.04:
+                    late.append((i, (b - a) * 1000))
+    return gaps, late
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -107,7 +116,9 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(math.ceil(q / 100 * len(values))) - 1)]
 
 
-def run_level(srv, n: int, rate: float, hold: float, rtp_range: tuple[int, int], out: Path) -> dict[str, float]:
+def run_level(
+    srv, n: int, rate: float, hold: float, rtp_range: tuple[int, int], out: Path, keep_pcap: bool = False
+) -> dict[str, float]:
     pcap = out / f"rtp-{n}.pcap"
     cap = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-P", "-s", "64", "-w", str(pcap),
                             "-f", f"udp and src portrange {rtp_range[0]}-{rtp_range[1]}"],
@@ -142,8 +153,10 @@ def run_level(srv, n: int, rate: float, hold: float, rtp_range: tuple[int, int],
         head, last = rows[0], rows[-1]
         ok = int(last[head.index("SuccessfulCall(C)")])
         failed = int(last[head.index("FailedCall(C)")])
-    gaps = _gaps(_pcap_packets(pcap))
-    pcap.unlink()
+    gaps, late = _gaps(_pcap_packets(pcap))
+    if not keep_pcap:
+        pcap.unlink()
+    first_packets = sum(1 for i, _ in late if i == 0)
     return {
         "calls": n,
         "answered_pct": 100.0 * ok / n,
@@ -155,6 +168,8 @@ def run_level(srv, n: int, rate: float, hold: float, rtp_range: tuple[int, int],
         "gap_p99": _pct(gaps, 99),
         "gap_max": max(gaps) if gaps else float("nan"),
         "packets": len(gaps),
+        "late": len(late),
+        "late_at_start": first_packets,
         "procs": len(each1),
     }
 
@@ -166,6 +181,7 @@ def main() -> int:
     ap.add_argument("--hold", type=float, default=30.0, help="seconds each call stays up")
     ap.add_argument("--callers-per-worker", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "bench" / "out"))
+    ap.add_argument("--keep-pcap", action="store_true", help="keep the RTP captures in --out")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     for tool in ("sipp", "dumpcap", "kamailio"):
@@ -193,19 +209,22 @@ def main() -> int:
         w_rss = statistics.median(each[p][1] for p in worker_pids if p in each) / 2**20
         print(f"workers: {workers} x {args.callers_per_worker} callers; idle: CPU {100 * (c1 - c0) / 5:.1f}% "
               f"of one core, RSS {rss_idle / 2**20:.0f} MB total, {w_rss:.1f} MB per worker (median)")  # fmt: skip
-        rows = [run_level(srv, n, args.rate, args.hold, (rtp_start, rtp_start + workers * per), out) for n in levels]
+        rows = [
+            run_level(srv, n, args.rate, args.hold, (rtp_start, rtp_start + workers * per), out, args.keep_pcap)
+            for n in levels
+        ]
     finally:
         srv.stop()
     print()
     print(
         "| concurrent calls | answered % | IVR CPU % (of 1 core) | sipp CPU % | IVR RSS MB "
-        "| RTP gap p50 ms | p99 ms | max ms | gaps measured |"
+        "| RTP gap p50 ms | p99 ms | max ms | gaps measured | gaps > 40 ms (after 1st packet) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['calls']} | {r['answered_pct']:.1f} | {r['cpu_pct']:.0f} | {r['sipp_cpu_pct']:.0f} "
               f"| {r['rss_mb']:.0f} | {r['gap_p50']:.2f} | {r['gap_p99']:.2f} | {r['gap_max']:.1f} "
-              f"| {r['packets']} |")  # fmt: skip
+              f"| {r['packets']} | {r['late']} ({r['late_at_start']}) |")  # fmt: skip
     return 0
 
 

@@ -18,9 +18,9 @@ from ivr.core.config import VadConfig
 from ivr.core.errors import ConfigError
 from ivr.core.events import SpeechEnded, SpeechStarted
 
-# webrtcvad flickers to "non-speech" for a frame or two inside weak syllables; an onset survives
-# gaps up to this long, a longer gap means the sound was a click or a cough, not a turn.
-_ONSET_GAP_MS = 60
+# Inside a word the voiced frames can pause (the closure before a stop, a quiet fricative): an onset
+# survives gaps up to this long; a longer gap means the sound was a click or a cough, not a turn.
+_ONSET_GAP_MS = 120
 
 
 class EndpointState(enum.Enum):
@@ -78,7 +78,6 @@ class Endpointer:
         self._held: deque[tuple[bytes, float]] = deque()  # padding before onset, then the onset itself
         self._speech_start = 0.0
         self._speech_end = 0.0  # end of the last voiced frame
-        self._voiced_s = 0.0
         self._gap_s = 0.0
 
     def reconfigure(self, config: VadConfig) -> None:
@@ -118,14 +117,13 @@ class Endpointer:
             if voiced:
                 self.state = EndpointState.STARTING
                 self._speech_start, self._speech_end = at, at + self._frame_s
-                self._voiced_s, self._gap_s = self._frame_s, 0.0
+                self._gap_s = 0.0
                 self._confirm_onset(out)
             else:
                 self._trim_padding()
         elif self.state is EndpointState.STARTING:
             self._held.append((frame, at))
             if voiced:
-                self._voiced_s += self._frame_s
                 self._gap_s = 0.0
                 self._speech_end = at + self._frame_s
                 self._confirm_onset(out)
@@ -149,7 +147,8 @@ class Endpointer:
                 self._end("max_length", self._now, out)
 
     def _confirm_onset(self, out: list[EndpointOutput]) -> None:
-        if self._voiced_s * 1000 < self.config.min_speech_ms - 1e-6:
+        # the onset lasts from its first to its last voiced frame, short gaps included
+        if (self._speech_end - self._speech_start) * 1000 < self.config.min_speech_ms - 1e-6:
             return
         self.state = EndpointState.SPEAKING
         out.append(SpeechStarted(self.call_id, at=self._speech_start))
@@ -173,4 +172,4 @@ class Endpointer:
     def _reset(self) -> None:
         self.state = EndpointState.QUIET
         self._held.clear()
-        self._voiced_s = self._gap_s = 0.0
+        self._gap_s = 0.0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import webrtcvad
 
-from ivr.core.audio import check_call_rate, frame_bytes
+from ivr.core.audio import check_call_rate, frame_bytes, rms_dbfs
 from ivr.core.errors import AudioFormatError, ConfigError
 
 VAD_FRAME_MS = (10, 20, 30)
+# webrtcvad judges spectral shape, not level: after loud speech it was measured flagging G.711-quantized
+# line hiss at -60 dBFS as speech for up to a second. Real speech on a line sits far above this floor.
+FLOOR_DBFS = -50.0
 
 
 def check_vad_settings(rate: int, frame_ms: int, aggressiveness: int) -> None:
@@ -45,4 +48,7 @@ class VoiceActivityDetector:
         n = len(data) // self.frame_bytes * self.frame_bytes
         self._pending = data[n:]
         step = self.frame_bytes
-        return [(data[i : i + step], self._vad.is_speech(data[i : i + step], self.rate)) for i in range(0, n, step)]
+        return [(data[i : i + step], self._is_speech(data[i : i + step])) for i in range(0, n, step)]
+
+    def _is_speech(self, frame: bytes) -> bool:
+        return rms_dbfs(frame) > FLOOR_DBFS and self._vad.is_speech(frame, self.rate)

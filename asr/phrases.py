@@ -43,6 +43,11 @@ class PhraseMatcher:
                 out += [form, " " + form]
         return out
 
+    def phrase_for(self, word: str) -> str | None:
+        """The phrase a single written word stands for ("5" -> "five"), if it is one."""
+        word = normalize_phrase(word)
+        return next((self.phrases[i] for spelling, i in self.aliases if spelling == word), None)
+
     def parse(self, text: str) -> tuple[str, ...] | None:
         """The phrases `text` spells (fewest phrases if ambiguous), or None if it spells none."""
         states: set[_State] = {((), -1, 0)}

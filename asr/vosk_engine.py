@@ -23,6 +23,9 @@ from ivr.core.interfaces import Grammar, RecognizerCapabilities
 log = logging.getLogger(__name__)
 
 _UNK = "[unk]"
+# Asking Kaldi for a partial result walks the lattice; every 200 ms is live enough for barge-in and
+# display, and was measured to cut CPU several-fold against asking on every 20 ms frame.
+_PARTIAL_EVERY_S = 0.2
 _models: dict[Path, vosk.Model] = {}
 _models_lock = threading.Lock()
 
@@ -120,6 +123,8 @@ class _VoskDecoder:
         self._rec: Any = None
         self._args = (model, rate, grammar_json)
         self._done: list[dict[str, Any]] = []
+        self._partial_bytes = int(_PARTIAL_EVERY_S * rate) * 2
+        self._since_partial = 0
 
     def _recognizer(self) -> Any:
         # Created on the executor thread at the first chunk: building the grammar graph can take time.
@@ -138,7 +143,12 @@ class _VoskDecoder:
         rec = self._recognizer()
         if rec.AcceptWaveform(pcm):
             self._done.append(json.loads(rec.Result()))
+            self._since_partial = 0
             return self._combine(None)
+        self._since_partial += len(pcm)
+        if self._since_partial < self._partial_bytes:
+            return None
+        self._since_partial = 0
         return self._combine(json.loads(rec.PartialResult()).get("partial", ""))
 
     def finish(self) -> Hypothesis:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,9 @@ class WhisperRecognizer:
             return Hypothesis("")
         words = self._words(ids, encoded, frames)
         confidence = float(np.exp(score))
-        if phrases is not None:
+        if phrases is not None and constraint is not None:
+            matcher = constraint[0]
+            words = tuple(replace(w, word=matcher.phrase_for(w.word) or w.word) for w in words)
             return Hypothesis(" ".join(phrases), confidence, words)
         return Hypothesis(self.tokenizer.decode(ids).strip(), confidence, words)
 

@@ -1,0 +1,48 @@
+"""Choosing the engine from [asr] config, with the real models installed here."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from asr.engines import load_recognizer
+from ivr.core.config import AsrConfig, VoskConfig, load_config
+from ivr.core.errors import AudioFormatError, ConfigError, ModelError
+
+
+def test_auto_uses_vosk_when_a_model_for_the_language_is_found(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="asr"):
+        rec = load_recognizer(AsrConfig(language="ko", sample_rate=8000))
+    assert rec.capabilities.engine == "vosk" and rec.capabilities.sample_rate == 8000
+    assert "engine=vosk language=ko model=" in caplog.text
+
+
+def test_auto_falls_back_to_the_bundled_english_engine(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    config = AsrConfig(language="en-us", vosk=VoskConfig(cache_dir=str(tmp_path)))
+    with caplog.at_level(logging.INFO, logger="asr"):
+        rec = load_recognizer(config)
+    assert rec.capabilities.engine == "whisper"
+    assert "no Vosk model for 'en-us'" in caplog.text and "engine=whisper" in caplog.text
+
+
+def test_engine_named_in_config_toml(tmp_path: Path) -> None:
+    toml = tmp_path / "config.toml"
+    toml.write_text('[asr]\nengine = "pocketsphinx"\nlanguage = "en-us"\nsample_rate = 8000\n')
+    rec = load_recognizer(load_config(toml, env={}).asr)
+    assert rec.capabilities.engine == "pocketsphinx"
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "message"),
+    [
+        (AsrConfig(engine="kaldi"), ConfigError, "unknown; use one of auto, vosk, whisper, pocketsphinx"),
+        (AsrConfig(engine="vosk", language="de"), ModelError, "python -m asr.models download de"),
+        (AsrConfig(language="fr"), ModelError, "no Vosk model for language 'fr'"),
+        (AsrConfig(engine="whisper", sample_rate=48000), AudioFormatError, "unsupported sample rate 48000"),
+    ],
+)
+def test_unusable_configs_are_clear_errors(config: AsrConfig, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        load_recognizer(config)

@@ -12,24 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
+from dataclasses import dataclass, field
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from asr.corpus import (  # noqa: E402
-    DIGIT_WORDS,
-    LINE_RATE,
-    digit_sequences,
-    digit_takes,
-    phone_line,
-    spoken_digits,
-)
-from asr.engines import load_recognizer  # noqa: E402
-from ivr.core.config import AsrConfig  # noqa: E402
-from ivr.core.interfaces import Grammar, Recognizer  # noqa: E402
+from asr.corpus import DIGIT_WORDS, LINE_RATE, digit_sequences, digit_takes, phone_line, spoken_digits
+from asr.engines import load_recognizer
+from ivr.core.config import AsrConfig
+from ivr.core.interfaces import Grammar, Recognizer
 
 DIGITS = Grammar("digits", DIGIT_WORDS, strict=True)
 FRAME = LINE_RATE // 50 * 2
@@ -53,7 +43,23 @@ def words_to_digits(text: str) -> str:
     return "".join(str(DIGIT_WORDS.index(w)) if w in DIGIT_WORDS else "?" for w in text.split())
 
 
-async def bench_engine(engine: str, sequences: int, limit: int, grammar: Grammar | None) -> dict[str, object]:
+@dataclass
+class EngineResult:
+    """One row of the table."""
+
+    engine: str
+    model: str = ""
+    load_s: float = 0.0
+    digits: tuple[int, int] = (0, 0)
+    speakers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    sequences: tuple[int, int] = (0, 0)
+    rtf_digit: float = 0.0
+    rtf_seq: float = 0.0
+    cpu_digit: float = 0.0
+    cpu_seq: float = 0.0
+
+
+async def bench_engine(engine: str, sequences: int, limit: int, grammar: Grammar | None) -> EngineResult:
     """Measure one engine; returns the row of the table."""
     started = time.monotonic()
     recognizer = load_recognizer(AsrConfig(engine=engine, language="en-us", sample_rate=LINE_RATE, workers=1))
@@ -86,22 +92,22 @@ async def bench_engine(engine: str, sequences: int, limit: int, grammar: Grammar
     close = getattr(recognizer, "close", None)
     if close is not None:
         close()
-    return {
-        "engine": engine,
-        "model": recognizer.capabilities.model,
-        "load_s": load_s,
-        "digits": (right, len(takes)),
-        "speakers": dict(per_speaker),
-        "sequences": (seq_right, sequences),
-        "rtf_digit": wall / audio_s,
-        "rtf_seq": seq_wall / seq_audio if sequences else 0.0,
-        "cpu_digit": cpu / len(takes),
-        "cpu_seq": seq_cpu / sequences if sequences else 0.0,
-    }
+    return EngineResult(
+        engine=engine,
+        model=recognizer.capabilities.model,
+        load_s=load_s,
+        digits=(right, len(takes)),
+        speakers={s: (v[0], v[1]) for s, v in per_speaker.items()},
+        sequences=(seq_right, sequences),
+        rtf_digit=wall / audio_s,
+        rtf_seq=seq_wall / seq_audio if sequences else 0.0,
+        cpu_digit=cpu / len(takes),
+        cpu_seq=seq_cpu / sequences if sequences else 0.0,
+    )
 
 
-def _pct(pair: object) -> str:
-    right, total = pair  # type: ignore[misc]
+def _pct(pair: tuple[int, int]) -> str:
+    right, total = pair
     return f"{100 * right / total:6.2f}% ({right}/{total})" if total else "n/a"
 
 
@@ -116,18 +122,21 @@ def main() -> None:
     grammar = None if args.no_grammar else DIGITS
     rows = [asyncio.run(bench_engine(e, args.sequences, args.limit, grammar)) for e in args.engines.split(",")]
     print(f"\ngrammar: {'none' if grammar is None else 'strict digits'}; audio: 8 kHz G.711 μ-law round trip")
-    header = f"{'engine':13} {'digit accuracy':>22} {'5-digit sequences':>20} {'RTF digit/seq':>14} {'CPU-s/utt digit/seq':>20} {'load s':>7}"
+    header = (
+        f"{'engine':13} {'digit accuracy':>22} {'5-digit sequences':>20} {'RTF digit/seq':>14} "
+        f"{'CPU-s/utt digit/seq':>20} {'load s':>7}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['engine']:13} {_pct(r['digits']):>22} {_pct(r['sequences']):>20} "
-            f"{r['rtf_digit']:6.3f}/{r['rtf_seq']:.3f} {r['cpu_digit']:10.3f}/{r['cpu_seq']:.3f} {r['load_s']:7.1f}"
+            f"{r.engine:13} {_pct(r.digits):>22} {_pct(r.sequences):>20} "
+            f"{r.rtf_digit:6.3f}/{r.rtf_seq:.3f} {r.cpu_digit:10.3f}/{r.cpu_seq:.3f} {r.load_s:7.1f}"
         )
     for r in rows:
-        speakers = ", ".join(f"{s} {_pct(v).strip()}" for s, v in sorted(r["speakers"].items()))  # type: ignore[attr-defined]
-        print(f"{r['engine']} by speaker: {speakers}")
-        print(f"{r['engine']} model: {r['model']}")
+        speakers = ", ".join(f"{s} {_pct(v).strip()}" for s, v in sorted(r.speakers.items()))
+        print(f"{r.engine} by speaker: {speakers}")
+        print(f"{r.engine} model: {r.model}")
 
 
 if __name__ == "__main__":

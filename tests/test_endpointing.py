@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr.corpus import clip, digit_takes, line_noise, phone_line, spoken_digits
-from asr.endpointing import EndpointState, Endpointer, EndpointOutput, SpeechAudio, vad_overrides
+from asr.corpus import clip, data_dir, digit_takes, line_noise, phone_line, spoken_digits
+from asr.endpointing import Endpointer, EndpointOutput, EndpointState, SpeechAudio, vad_overrides
 from ivr.core.audio import read_wav, resample, silence
 from ivr.core.config import VadConfig
 from ivr.core.errors import ConfigError
@@ -114,7 +114,7 @@ def test_clipped_speech_is_still_one_turn() -> None:
 
 def test_very_long_speech_is_cut_at_max_utterance_length() -> None:
     speech = b"".join(
-        resample(read_wav(p).data, 16000, RATE) for p in sorted((digit_takes()[0].path.parents[1] / "speech").glob("*.wav"))
+        resample(read_wav(p).data, 16000, RATE) for p in sorted((data_dir() / "speech").glob("*.wav"))
     )
     config = VadConfig(max_utterance_seconds=2.0, trailing_silence_ms=1500)
     endpointer = Endpointer("c", config, RATE)

@@ -107,7 +107,7 @@ def test_discovery_order_config_path_then_package_then_cache(packaged_ko: Path, 
 
 
 def test_offline_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="offline.*unzip it into"):
+    with pytest.raises(ModelError, match=r"offline.*unzip it into"):
         download_model("ko", tmp_path, url=f"http://127.0.0.1:{closed_port()}/model-list.json", timeout=5)
     assert list(tmp_path.iterdir()) == []
 

@@ -80,7 +80,9 @@ async def test_free_speech_gives_partials_then_one_final(recognizer: VoskRecogni
 
 
 @pytest.mark.parametrize(("said", "heard"), [("상담원 연결", "상담원 연결"), ("예", "예"), ("아니요", "아니요")])
-async def test_grammar_mode_picks_the_menu_phrase(recognizer: VoskRecognizer, tmp_path: Path, said: str, heard: str) -> None:
+async def test_grammar_mode_picks_the_menu_phrase(
+    recognizer: VoskRecognizer, tmp_path: Path, said: str, heard: str
+) -> None:
     out = await recognize(recognizer, korean(said, tmp_path, 16000), MENU)
     assert out[-1].final and out[-1].text == heard
     assert {w.word for w in out[-1].words} <= {"주문", "상태", "상담원", "연결", "예", "아니요"}

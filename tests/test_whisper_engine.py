@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.corpus import DIGIT_WORDS, clip, digit_sequences, digit_takes, line_noise, phone_line, spoken_digits
+from asr.corpus import DIGIT_WORDS, clip, data_dir, digit_sequences, digit_takes, line_noise, phone_line, spoken_digits
 from asr.whisper_engine import WhisperRecognizer, bundled_whisper_model
 from ivr.core.audio import read_wav, silence
 from ivr.core.errors import AudioFormatError, ModelError
@@ -64,13 +64,13 @@ async def test_single_digits_from_every_speaker(recognizer: WhisperRecognizer) -
 
 
 async def test_free_speech_without_a_grammar(recognizer: WhisperRecognizer) -> None:
-    pcm = phone_line(read_wav(Path(digit_takes()[0].path).parents[1] / "speech" / "cards_001.wav", RATE).data)
+    pcm = phone_line(read_wav(data_dir() / "speech" / "cards_001.wav", RATE).data)
     out = await recognize(recognizer, pcm, None)
     assert "clubs" in out[-1].text.lower()
 
 
 async def test_a_grammar_phrase_of_several_words(recognizer: WhisperRecognizer) -> None:
-    pcm = phone_line(read_wav(Path(digit_takes()[0].path).parents[1] / "speech" / "cards_003.wav", RATE).data)
+    pcm = phone_line(read_wav(data_dir() / "speech" / "cards_003.wav", RATE).data)
     cards = Grammar("cards", ("seven of clubs", "ten of clubs", "five of hearts"), strict=True)
     out = await recognize(recognizer, pcm, cards)
     assert out[-1].text == "seven of clubs"
@@ -108,6 +108,6 @@ def test_bad_settings_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
         WhisperRecognizer(tmp_path / "none")
     (tmp_path / "model.bin").write_bytes(b"x")
-    with pytest.raises(ModelError, match="missing config.json"):
+    with pytest.raises(ModelError, match=r"missing config\.json"):
         WhisperRecognizer(tmp_path)
     assert bundled_whisper_model() is not None

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import flows
 from flows import FlowRunner, demo_sources, load_flow
+from flows.model import TransferStep
 from ivr.core.config import Config
 from ivr.core.errors import IvrError
+from ivr.session.acd import Acd, queues_with_defaults
 from ivr.session.flow_call import CallServices, FlowCall, static_prompts
+from ivr.session.hold import common_announcements, hold_music, load_hold_music
+from ivr.session.journal import StoreJournal
+from ivr.session.links import SECRET_FILE, TranscriptLinks
+from ivr.session.queueing import QueueTransfer
+from ivr.session.records import keep_purging, open_call_store
+from ivr.storage import CallStore
+from ivr.web import WebServer, build_app
 from telephony.kamailio import KamailioProcess, find_kamailio
 from telephony.remote_leg import RemoteCallLeg
 from telephony.supervisor import WorkerSupervisor
@@ -57,17 +69,19 @@ async def serve(config: Config, config_args: list[str]) -> int:
 
     runner = load_runner(config)
     voice = await CachedSynthesizer.open(config.tts, config.path(config.tts.cache_dir))
-    warmed = await voice.prewarm(static_prompts(runner), rates=(16000,))
-    log.info("flow %s loaded; prompts pre-warmed: %s", runner.flow.version, warmed)
     services = CallServices(
         voice=voice, sources=demo_sources(), voicemail_dir=config.path(config.recordings.dir) / "voicemail"
     )
+    records = Records()
     board = Switchboard(config.workers.control_host, config.workers.control_port)
-    await board.start()
     supervisor = WorkerSupervisor(config_args, workers, standalone, config.workers.restart_delay_seconds)
     kamailio: KamailioProcess | None = None
     calls: set[asyncio.Task[None]] = set()
     try:
+        await records.open(config, runner, services)
+        warmed = await voice.prewarm(static_prompts(runner) + records.prompts(), rates=(16000,))
+        log.info("flow %s loaded; prompts pre-warmed: %s", runner.flow.version, warmed)
+        await board.start()
         await supervisor.start()
         await board.wait_workers(workers, timeout=60)
         if kamailio_bin is not None:
@@ -79,7 +93,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
 
         async def accept() -> None:
             async for leg in board.calls():
-                task = asyncio.create_task(_run_call(leg, runner, services), name=f"call-{leg.call_id}")
+                task = asyncio.create_task(_run_call(leg, runner, services, records), name=f"call-{leg.call_id}")
                 calls.add(task)
                 task.add_done_callback(calls.discard)
 
@@ -94,6 +108,8 @@ async def serve(config: Config, config_args: list[str]) -> int:
         log.error("%s", exc)
         return 2
     finally:
+        if records.journal is not None:
+            records.journal.stopping = True  # calls cut by the shutdown are recorded as interrupted
         supervisor.stopping()
         await board.stop()
         await supervisor.stop()
@@ -102,13 +118,72 @@ async def serve(config: Config, config_args: list[str]) -> int:
         await asyncio.gather(*calls, return_exceptions=True)
         if kamailio is not None:
             await kamailio.stop()
+        await records.close()
         await voice.aclose()
         log.info("stopped")
 
 
-async def _run_call(leg: RemoteCallLeg, runner: FlowRunner, services: CallServices) -> None:
+async def _run_call(leg: RemoteCallLeg, runner: FlowRunner, services: CallServices, records: Records) -> None:
     log.info("call %s offered on %s from %s", leg.call_id, leg.worker, leg.caller)
-    await FlowCall(leg, runner, services).run()
+    call = FlowCall(leg, runner, services)
+    journal = records.journal
+    if journal is not None:
+        journal.call_offered(leg, flow_name=runner.flow.name)
+    try:
+        await call.run()
+    finally:
+        if journal is not None:
+            await journal.call_finished(call)
+
+
+@dataclass
+class Records:
+    """Storage, recordings, the ACD and the web app: built at start-up, closed last at shutdown."""
+
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="ivr-records")
+    )
+    store: CallStore | None = None
+    journal: StoreJournal | None = None
+    acd: Acd | None = None
+    transfer: QueueTransfer | None = None
+    web: WebServer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def open(self, config: Config, runner: FlowRunner, services: CallServices) -> None:
+        """Open the store (repairing what a crash left), log agents in, start the web app; fill `services`."""
+        self.store = await open_call_store(config, self.executor)
+        self.tasks.append(asyncio.create_task(keep_purging(self.store, config, self.executor)))
+        links = TranscriptLinks.from_config(config.web, config.path(SECRET_FILE))
+        self.journal = StoreJournal(self.store, config.recordings, root=config.root, executor=self.executor)
+        used = [s.queue for s in runner.flow.steps.values() if isinstance(s, TransferStep)]
+        self.acd = Acd(queues_with_defaults(config.queues, used), config.agents, self.store)
+        root = Path(config.root)
+        music = {q.name: load_hold_music(q.hold_music, root) for q in self.acd.queues.values() if q.hold_music}
+        await asyncio.to_thread(hold_music)  # generated once, before any caller waits for it
+        self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
+        self.acd.start()
+        self.web = WebServer(build_app(self.store, links), config.web.host, config.web.port)
+        await self.web.start()
+        services.transfer, services.journal = self.transfer, self.journal
+
+    def prompts(self) -> list[str]:
+        """Texts callers may hear while queued, to synthesize before the first call."""
+        return (self.transfer.prompts() if self.transfer else []) + common_announcements()
+
+    async def close(self) -> None:
+        """Stop the web app and timers, then commit every held write (or leave it in the spool)."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.acd is not None:
+            await self.acd.stop()
+        if self.web is not None:
+            await self.web.stop()
+        if self.store is not None:
+            with contextlib.suppress(IvrError):
+                await self.store.close()
+        self.executor.shutdown(wait=True)
 
 
 def load_runner(config: Config) -> FlowRunner:

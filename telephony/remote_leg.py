@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -68,9 +69,11 @@ class RemoteCallLeg:
         """Wait for the leg to be connected; raises CallEndedError if it ends first."""
         ended = asyncio.create_task(self._ended.wait())
         answered = asyncio.create_task(self._answered.wait())
-        _, pending = await asyncio.wait({ended, answered}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
+        try:
+            await asyncio.wait({ended, answered}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when cancelled: no waiter task may outlive this call
+            ended.cancel()
+            answered.cancel()
         if self._answered.is_set():
             return
         if self.ended:
@@ -148,9 +151,11 @@ class RemoteCallLeg:
         other = self.link.dial(target, headers or {}, self.call_id, self)
         try:
             await other.wait_answered(timeout)
-        except TelephonyError:
+        except (TelephonyError, asyncio.CancelledError):
+            # Timed out, failed, or the caller gave up (cancelled): the agent's phone must stop ringing.
             if not other.ended:
-                await other.hangup()
+                with contextlib.suppress(TelephonyError, TimeoutError):
+                    await asyncio.wait_for(other.hangup(), 5.0)
             raise
         return other
 

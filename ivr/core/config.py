@@ -171,14 +171,18 @@ class QueueConfig:
     ring_timeout: float = 20.0
     no_answer: str = "not_ready"
     handle_time: float = 180.0
+    hold_music: str = ""
 
 
 @dataclass(frozen=True)
 class WebConfig:
-    """Supervisor, QA and agent web consoles."""
+    """Supervisor, QA and agent web consoles, and the signed transcript links agents get."""
 
     host: str = "127.0.0.1"
     port: int = 8080
+    public_url: str = ""
+    secret: str = ""
+    link_ttl_seconds: int = 28800
 
 
 @dataclass(frozen=True)

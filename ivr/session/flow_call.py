@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from flows.state import LISTENING
 from ivr.core.errors import CallEndedError, IvrError
 from ivr.core.eventqueue import EventQueue
 from ivr.core.events import (
+    CallAnswered,
     DtmfDigit,
     Event,
     Hangup,
@@ -38,6 +40,7 @@ from ivr.core.events import (
     Timeout,
     Transcript,
     TransferRequested,
+    VoicemailRecorded,
 )
 from ivr.core.interfaces import CallLeg
 from ivr.session.voicemail import record_voicemail
@@ -110,6 +113,7 @@ class FlowCall:
         """Answer, run the flow, and end the call cleanly whoever ends it."""
         try:
             await self.leg.answer()
+            self._journal(CallAnswered(self.call_id, codec=getattr(self.leg, "codec", ""), at=time.monotonic()))
             self._spawn(self._pump_leg_events())
             if self.services.speech is not None:
                 self._spawn(self.services.speech.run(self.leg, self.inbox.put, lambda: self.listen))
@@ -147,7 +151,9 @@ class FlowCall:
             await self._feed(event)
             self._finished.set()
         elif isinstance(event, PlaybackDone):
-            self._playing.pop(event.playback_id, None)
+            if event.playback_id not in self._playing:
+                return  # not a flow prompt (hold music, an announcement, a beep): the flow did not wait for it
+            self._playing.pop(event.playback_id)
             if not self._playing:
                 await self._prompts_finished()
         elif isinstance(event, DtmfDigit):
@@ -228,6 +234,7 @@ class FlowCall:
             from ivr.core.audio import read_wav
 
             pcm = (await asyncio.to_thread(read_wav, action.path, RATE)).data
+        self._journal(action)
         if pcm:
             self._playing[await self.leg.play(pcm, RATE)] = action.barge_in
 
@@ -269,12 +276,20 @@ class FlowCall:
         self.inbox.put(await perform(request))
 
     async def _voicemail(self, request: RecordVoicemail) -> None:
+        self.inbox.put(await self.voicemail(request))
+
+    async def voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
+        """Record a message now (a flow step, or a queue overflowing to voicemail); keys reach it."""
         self._voicemail_keys = asyncio.Queue()
         try:
             result = await record_voicemail(self.leg, request, self.services.voicemail_dir, self._voicemail_keys)
         finally:
             self._voicemail_keys = None
-        self.inbox.put(result)
+        return result
+
+    def _journal(self, event: Event) -> None:
+        if self.services.journal is not None:
+            self.services.journal.event(self, event)
 
     async def _transfer(self, request: TransferRequested) -> None:
         try:

@@ -49,6 +49,7 @@ class IvrServer:
     sip_port: int
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    web_port: int = 0
 
     @property
     def uri(self) -> str:
@@ -99,11 +100,21 @@ class IvrServer:
         return self.proc.returncode
 
 
-def start_server(root: Path, workers: int = 2, kamailio: bool = True, env: dict[str, str] | None = None) -> IvrServer:
-    """Start `ivr serve` from a copy of the default config.toml in `root`, on free ports."""
+def start_server(
+    root: Path,
+    workers: int = 2,
+    kamailio: bool = True,
+    env: dict[str, str] | None = None,
+    extra_toml: str = "",
+) -> IvrServer:
+    """Start `ivr serve` from a copy of the default config.toml in `root` (plus `extra_toml`), on free ports."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "config.toml", root / "config.toml")
+    if extra_toml:  # e.g. [[queues]] and [[agents]] tables, which config.toml leaves out
+        with (root / "config.toml").open("a") as f:
+            f.write("\n" + extra_toml + "\n")
     sip_port = free_port()
+    web_port = free_port(socket.SOCK_STREAM)
     _rtp_block[0] += 1
     rtp_start = 30000 + (os.getpid() % 50) * 400 + (_rtp_block[0] % 10) * 40
     full_env = {
@@ -117,6 +128,7 @@ def start_server(root: Path, workers: int = 2, kamailio: bool = True, env: dict[
         "IVR_KAMAILIO__ENABLED": "true" if kamailio else "false",
         "IVR_KAMAILIO__PING_INTERVAL_SECONDS": "1",
         "IVR_FLOWS__DEFAULT": str(KEYPAD_FLOW),
+        "IVR_WEB__PORT": str(web_port),
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
@@ -129,7 +141,7 @@ def start_server(root: Path, workers: int = 2, kamailio: bool = True, env: dict[
     proc = subprocess.Popen([*IVR, "serve", "--config", str(root / "config.toml")], cwd=root, stdout=out,
                             stderr=subprocess.STDOUT, env=full_env)  # fmt: skip
     out.close()  # the child holds its own descriptor
-    server = IvrServer(proc, root, sip_port, log_path, full_env)
+    server = IvrServer(proc, root, sip_port, log_path, full_env, int(full_env["IVR_WEB__PORT"]))
     deadline = time.monotonic() + 60
     while "ivr ready on" not in server.log():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -1,0 +1,160 @@
+"""The control process's ACD: one CallDistributor, its timer task, and decisions routed to calls.
+
+`ivr.queues.CallDistributor` is pure: every input returns decisions. `Acd` feeds it (agents log
+in at start-up, calls enqueue, phones answer or not), stores every decision that is worth a
+row (`store.add_queue_event(**d.as_record())`), hands each call's decisions to that call's
+inbox, and sleeps until `next_deadline()` to run `tick()` (ring timeouts, wrap-up ends,
+max-wait overflow, announcements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+from ivr.core.config import AgentConfig, QueueConfig
+from ivr.queues import AgentStateChanged, CallDistributor, Decision, Offer, Overflow
+
+log = logging.getLogger("ivr.acd")
+
+
+class QueueEventSink(Protocol):
+    """Where queue events go (CallStore in production)."""
+
+    def add_queue_event(
+        self,
+        kind: str,
+        *,
+        call_id: str = "",
+        queue: str = "",
+        agent_id: str = "",
+        wait_seconds: float | None = None,
+        detail: str = "",
+        at: float | None = None,
+    ) -> str: ...
+
+
+def queues_with_defaults(configured: Sequence[QueueConfig], used: Iterable[str]) -> tuple[QueueConfig, ...]:
+    """The [[queues]], plus a queue with default settings for each name a flow uses but config lacks."""
+    known = {q.name for q in configured}
+    extra = []
+    for name in sorted(set(used) - known):
+        if name:
+            log.info("queue %r is used by the flow but not in [[queues]]: it gets the default settings", name)
+            extra.append(QueueConfig(name=name))
+    return (*configured, *extra)
+
+
+class Acd:
+    """One distributor per control process, driven by calls, phones and its own timer."""
+
+    def __init__(
+        self,
+        queues: Sequence[QueueConfig],
+        agents: Sequence[AgentConfig],
+        events: QueueEventSink | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.distributor = CallDistributor(queues, agents, clock=clock)
+        self.queues = {q.name: q for q in queues}
+        self.agents = {a.id: a for a in agents}
+        self._events = events
+        self._clock = clock
+        self._inboxes: dict[str, asyncio.Queue[Decision]] = {}
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Log every configured agent in (ready) and start the timer task."""
+        for agent_id in self.agents:
+            self._route(self.distributor.login(agent_id, ready=True))
+        self._timer = asyncio.create_task(self._run_timers(), name="acd-timers")
+        if self.agents:
+            log.info("acd: %d agent(s) logged in: %s", len(self.agents), ", ".join(self.agents))
+
+    async def stop(self) -> None:
+        """Stop the timer task (calls still in a queue can leave it; nothing new is offered by timers)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            await asyncio.gather(self._timer, return_exceptions=True)
+            self._timer = None
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def enqueue(
+        self, call_id: str, queue: str, *, priority: int = 0, skills: Iterable[str] = (), caller: str = ""
+    ) -> asyncio.Queue[Decision]:
+        """Put a caller in `queue`; returns the inbox where that call's decisions arrive."""
+        inbox: asyncio.Queue[Decision] = asyncio.Queue()
+        self._inboxes[call_id] = inbox
+        try:
+            decisions = self.distributor.enqueue(call_id, queue, priority=priority, skills=skills, caller=caller)
+        except BaseException:
+            del self._inboxes[call_id]
+            raise
+        self._route(decisions)
+        return inbox
+
+    def agent_answered(self, call_id: str, agent_id: str) -> None:
+        """The offered agent picked up (a Connected or CancelOffer reaches the call's inbox)."""
+        self._route(self.distributor.agent_answered(call_id, agent_id))
+
+    def agent_no_answer(self, call_id: str, agent_id: str) -> None:
+        """Dialling the agent failed (busy, unreachable, rang out): try the next agent."""
+        self._route(self.distributor.agent_no_answer(call_id, agent_id))
+
+    def abandon(self, call_id: str) -> None:
+        """The caller hung up while waiting."""
+        self._route(self.distributor.abandon(call_id))
+
+    def call_ended(self, call_id: str) -> None:
+        """A caller connected to an agent hung up (or the agent did): the agent goes to wrap-up."""
+        self._route(self.distributor.call_ended(call_id))
+
+    def leave(self, call_id: str) -> None:
+        """The call's transfer is over: stop delivering decisions to it."""
+        self._inboxes.pop(call_id, None)
+
+    def waiting(self, call_id: str) -> bool:
+        """True while the call waits in a queue (ringing an agent included)."""
+        return self.distributor.position(call_id) is not None
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _route(self, decisions: list[Decision]) -> None:
+        for d in decisions:
+            record = d.as_record()
+            if record is not None and self._events is not None:
+                self._events.add_queue_event(**record)
+            if isinstance(d, AgentStateChanged):
+                log.info("acd: agent %s %s -> %s (%s)", d.agent_id, d.previous.value, d.state.value, d.reason)
+                continue
+            entry = getattr(d, "entry", None)
+            if isinstance(d, Offer):
+                log.info("acd: call %s offered to agent %s after %.1f s", d.entry.call_id, d.agent.id, d.wait)
+            elif isinstance(d, Overflow):
+                log.info("acd: call %s overflows (%s) to %s", d.entry.call_id, d.reason, d.target)
+            if entry is not None and (inbox := self._inboxes.get(entry.call_id)) is not None:
+                inbox.put_nowait(d)
+        self._wake.set()  # deadlines may have moved
+
+    async def _run_timers(self) -> None:
+        while True:
+            self._wake.clear()
+            deadline = self.distributor.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the wake-up.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            try:
+                self._route(self.distributor.tick())
+            except Exception:  # a bug here must not stop every queue's timers
+                log.exception("acd: tick failed; timers keep running")

@@ -1,0 +1,270 @@
+"""QueueTransfer: the TransferHandler that queues a caller for an agent and bridges them together.
+
+One `_QueuedCall` per transfer carries out the ACD's decisions for its caller:
+- Enqueued: hold music starts at once (announcements of place and wait interrupt it);
+- Offer: dial the agent's `sip_uri` from the caller's worker (B2BUA) with the X-IVR-* headers;
+  busy, unreachable or rang out is reported as no answer and the next agent is tried;
+- Connected: music stops and the two legs talk until either hangs up; the other is then ended
+  and the agent goes to wrap-up;
+- Overflow: voicemail (with the flow call's DTMF keys) or a SIP URI; another queue just waits on;
+- the caller hanging up cancels the transfer task (FlowCall does), which counts as abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+
+from ivr.core.errors import CallEndedError, IvrError, TelephonyError
+from ivr.core.events import RecordVoicemail, TransferRequested
+from ivr.core.interfaces import CallLeg
+from ivr.queues import Announce, CancelOffer, Connected, Offer, Overflow, QueueError
+from ivr.session.acd import Acd
+from ivr.session.flow_call import FlowCall, Voice
+from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_end
+from ivr.session.journal import StoreJournal
+from ivr.session.links import TranscriptLinks
+
+log = logging.getLogger("ivr.acd")
+
+# A dial that fails at once (every phone unreachable, worker out of legs) is reported no sooner
+# than this, so a queue cannot spin through its agents hundreds of times a second.
+_MIN_ATTEMPT_SECONDS = 0.5
+# The ACD's ring timer decides ring-no-answer; the SIP-side timeout is only a backstop.
+_RING_BACKSTOP_SECONDS = 2.0
+_HANGUP_WAIT_SECONDS = 5.0
+DIRECT_RING_SECONDS = 30.0
+
+NO_AGENTS = "Sorry, no agents are available right now."
+ALL_BUSY = "Sorry, all our agents are still busy."
+LEAVE_MESSAGE = "Please leave a message after the tone, and press the pound key when you are done."
+MESSAGE_SAVED = "Thank you. Your message has been recorded. Goodbye."
+NO_MESSAGE = "We did not get a message. Please call again later. Goodbye."
+
+
+class QueueTransfer:
+    """TransferHandler backed by the process's Acd: queue, hold, offer, bridge, overflow."""
+
+    def __init__(
+        self,
+        acd: Acd,
+        voice: Voice,
+        *,
+        links: TranscriptLinks | None = None,
+        journal: StoreJournal | None = None,
+        music: Mapping[str, bytes] | None = None,
+    ) -> None:
+        self.acd = acd
+        self.voice = voice
+        self.links = links
+        self.journal = journal
+        self.music = dict(music or {})
+
+    def prompts(self) -> list[str]:
+        """Fixed texts callers may hear here, to synthesize at start-up."""
+        return [NO_AGENTS, ALL_BUSY, LEAVE_MESSAGE, MESSAGE_SAVED, NO_MESSAGE]
+
+    async def transfer(self, call: FlowCall, request: TransferRequested) -> None:
+        """Carry out the flow's transfer: to a queue, or straight to a SIP URI."""
+        if request.queue:
+            await _QueuedCall(self, call, request).run()
+        elif request.target:
+            await self.bridge_direct(call, request.target, self.headers(call, request))
+        else:
+            raise IvrError(f"call {call.call_id}: the transfer names neither a queue nor a target; fix the flow step")
+
+    def headers(self, call: FlowCall, request: TransferRequested) -> dict[str, str]:
+        """The INVITE headers that tell the agent who is calling and why, with the transcript link."""
+        variables = call.state.variables if call.state is not None else {}
+        last = variables.get("last") or {}
+        intent = (self.journal.last_intent(call.call_id) if self.journal else "") or last.get("intent", "")
+        headers = {
+            "X-IVR-Call-ID": call.call_id,
+            "X-IVR-Intent": intent or "none",
+            "X-IVR-Caller": str(variables.get("caller") or call.leg.caller),
+        }
+        if self.links is not None:
+            headers["X-IVR-Transcript"] = self.links.url(call.call_id)
+        if request.queue:
+            headers["X-IVR-Queue"] = request.queue
+        if request.reason:
+            headers["X-IVR-Reason"] = request.reason[:200]
+        return {k: " ".join(str(v).split()) for k, v in headers.items()}  # no CR/LF in a SIP header
+
+    def outcome(self, call_id: str, status: str, **fields: str) -> None:
+        """Tell the journal how the call is ending (status, hangup_by, queue, agent_id)."""
+        if self.journal is not None:
+            self.journal.set_outcome(call_id, status, **fields)
+
+    async def say(self, leg: CallLeg, text: str) -> None:
+        """Speak to the caller and wait until it has been heard."""
+        await play_to_end(leg, await self.voice.say(text, RATE))
+
+    async def bridge_direct(self, call: FlowCall, target: str, headers: Mapping[str, str]) -> None:
+        """Bridge the caller to a SIP URI (no queue): music while it rings, talk until either hangs up."""
+        hold = HoldLine(call.leg, self.music.get("", hold_music()))
+        hold.start()
+        try:
+            other = await call.leg.bridge(target, headers, timeout=DIRECT_RING_SECONDS)
+        except CallEndedError:
+            raise
+        except TelephonyError as exc:
+            raise TelephonyError(f"cannot reach {target}: {exc}; check the transfer target or overflow URI") from exc
+        finally:
+            await hold.close()
+        self.outcome(call.call_id, "transferred")
+        await _talk(other)
+        self.outcome(call.call_id, "", hangup_by="agent")  # reached only when the far end hung up
+
+
+class _QueuedCall:
+    """One caller's stay in the ACD, from enqueue to agent, overflow or hang-up."""
+
+    def __init__(self, desk: QueueTransfer, call: FlowCall, request: TransferRequested) -> None:
+        self.desk = desk
+        self.acd = desk.acd
+        self.call = call
+        self.leg = call.leg
+        self.request = request
+        self.hold = HoldLine(call.leg, desk.music.get(request.queue) or hold_music())
+        self.dialing: dict[str, asyncio.Task[None]] = {}  # agent id -> dial task
+        self.answered: dict[str, CallLeg] = {}  # agent id -> answered leg awaiting Connected
+        self.announcing: asyncio.Task[None] | None = None
+        self.connected = False
+
+    async def run(self) -> None:
+        call_id, queue = self.call.call_id, self.request.queue
+        caller = str((self.call.state.variables if self.call.state else {}).get("caller", ""))
+        log.info("call %s joins queue %s (priority %d)", call_id, queue, self.request.priority)
+        try:
+            inbox = self.acd.enqueue(
+                call_id, queue, priority=self.request.priority, skills=self.request.skills, caller=caller
+            )
+        except QueueError:
+            self.desk.outcome(call_id, "failed")
+            raise
+        self.desk.outcome(call_id, "", queue=queue)
+        self.hold.start()
+        try:
+            while True:
+                decision = await inbox.get()
+                if isinstance(decision, Announce):
+                    self._announce(decision)
+                elif isinstance(decision, Offer):
+                    self.dialing[decision.agent.id] = asyncio.create_task(self._dial(decision))
+                elif isinstance(decision, CancelOffer):
+                    await self._withdraw(decision.agent_id, decision.reason)
+                elif isinstance(decision, Connected):
+                    await self._talk(decision)
+                    return
+                elif isinstance(decision, Overflow):
+                    if decision.target_queue is not None:
+                        self.desk.outcome(call_id, "", queue=decision.target_queue)
+                        continue
+                    await self._overflow(decision)
+                    return
+        finally:
+            await self._leave()
+
+    def _announce(self, d: Announce) -> None:
+        if self.announcing is not None and not self.announcing.done():
+            return  # still saying the last one
+
+        async def speak() -> None:
+            pcm = await self.desk.voice.say(announcement(d.position, d.ewt), RATE)
+            await self.hold.say(pcm)
+
+        self.announcing = asyncio.create_task(speak())
+
+    async def _dial(self, offer: Offer) -> None:
+        agent, call_id = offer.agent, self.call.call_id
+        started = time.monotonic()
+        headers = self.desk.headers(self.call, self.request)
+        try:
+            leg = await self.leg.bridge(agent.sip_uri, headers, timeout=offer.timeout + _RING_BACKSTOP_SECONDS)
+        except TelephonyError as exc:
+            if self.leg_ended():
+                return  # the caller left; the transfer task is being cancelled
+            log.warning("call %s: agent %s (%s) did not answer: %s", call_id, agent.id, agent.sip_uri, exc)
+            await asyncio.sleep(max(0.0, started + _MIN_ATTEMPT_SECONDS - time.monotonic()))
+            self.dialing.pop(agent.id, None)
+            self.acd.agent_no_answer(call_id, agent.id)
+            return
+        self.dialing.pop(agent.id, None)
+        self.answered[agent.id] = leg
+        self.acd.agent_answered(call_id, agent.id)  # Connected (or CancelOffer if withdrawn) follows
+
+    async def _withdraw(self, agent_id: str, reason: str) -> None:
+        task = self.dialing.pop(agent_id, None)
+        if task is not None:
+            log.info("call %s: offer to agent %s withdrawn (%s)", self.call.call_id, agent_id, reason)
+            task.cancel()  # RemoteCallLeg.bridge CANCELs the ringing leg
+            await asyncio.gather(task, return_exceptions=True)
+        leg = self.answered.pop(agent_id, None)
+        if leg is not None:
+            await _hang_up(leg)
+
+    async def _talk(self, d: Connected) -> None:
+        agent_leg = self.answered.pop(d.agent_id)
+        self.connected = True
+        if self.announcing is not None:
+            self.announcing.cancel()
+        await self.hold.close()
+        self.desk.outcome(self.call.call_id, "transferred", agent_id=d.agent_id)
+        log.info("call %s connected to agent %s after %.1f s", self.call.call_id, d.agent_id, d.wait)
+        await _talk(agent_leg)
+        self.desk.outcome(self.call.call_id, "", hangup_by="agent")  # reached only when the agent hung up
+
+    async def _overflow(self, d: Overflow) -> None:
+        await self.hold.close()
+        if d.target.startswith("voicemail"):
+            box = d.target.partition(":")[2] or d.entry.queue
+            await self.desk.say(self.leg, f"{NO_AGENTS if d.reason == 'no_agents' else ALL_BUSY} {LEAVE_MESSAGE}")
+            request = RecordVoicemail(self.call.call_id, request_id=f"overflow-{d.entry.queue}", mailbox=box)
+            result = await self.call.voicemail(request)
+            if result.path:
+                self.desk.outcome(self.call.call_id, "voicemail")
+            await self.desk.say(self.leg, MESSAGE_SAVED if result.path else NO_MESSAGE)
+        else:
+            await self.desk.bridge_direct(self.call, d.target, self.desk.headers(self.call, self.request))
+
+    async def _leave(self) -> None:
+        """However the stay ended: stop ringing phones, free the agent, tell the ACD."""
+        call_id = self.call.call_id
+        if self.announcing is not None:
+            self.announcing.cancel()
+        for task in list(self.dialing.values()):
+            task.cancel()
+        await asyncio.gather(*self.dialing.values(), return_exceptions=True)
+        if self.acd.waiting(call_id):
+            self.acd.abandon(call_id)
+            if self.leg_ended():
+                self.desk.outcome(call_id, "abandoned")
+        if self.connected:
+            self.acd.call_ended(call_id)
+        for leg in self.answered.values():
+            await _hang_up(leg)
+        self.acd.leave(call_id)
+        if not self.leg_ended():
+            await self.hold.close()
+
+    def leg_ended(self) -> bool:
+        return bool(getattr(self.leg, "ended", False))
+
+
+async def _talk(other: CallLeg) -> None:
+    """Wait until the bridged leg hangs up; if we are cancelled first (the caller left), end it."""
+    try:
+        async for _ in other.events():
+            pass
+    finally:
+        await _hang_up(other)
+
+
+async def _hang_up(leg: CallLeg) -> None:
+    if not getattr(leg, "ended", False):
+        with contextlib.suppress(TelephonyError, TimeoutError):
+            await asyncio.wait_for(leg.hangup(), _HANGUP_WAIT_SECONDS)

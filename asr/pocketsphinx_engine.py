@@ -55,6 +55,9 @@ class PocketsphinxRecognizer:
         missing = [str(p) for p in (self._hmm / "mdef", self._dict, self._lm) if not p.exists()]
         if missing:
             raise ModelError(f"PocketSphinx model files missing: {', '.join(missing)}; reinstall pocketsphinx")
+        self._vocabulary = {
+            re.sub(r"\(\d+\)$", "", line.split(maxsplit=1)[0]) for line in self._dict.read_text().splitlines() if line
+        }
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._release(self._borrow())  # load one now so a broken model fails at start-up, not mid-call
@@ -86,18 +89,14 @@ class PocketsphinxRecognizer:
 
     def jsgf(self, grammar: Grammar) -> tuple[str, str]:
         """(search name, JSGF text) accepting one or more of the grammar's phrases in a row."""
-        probe = self._borrow()
-        try:
-            phrases = []
-            for phrase in grammar.phrases:
-                text = normalize_phrase(phrase)
-                missing = [w for w in text.split() if not re.fullmatch(r"[a-z']+", w) or probe.lookup_word(w) is None]
-                if missing:
-                    log.warning("grammar %s: dropping %r, the dictionary lacks %s", grammar.name, phrase, missing)
-                elif text and text not in phrases:
-                    phrases.append(text)
-        finally:
-            self._release(probe)
+        phrases = []
+        for phrase in grammar.phrases:
+            text = normalize_phrase(phrase)
+            missing = [w for w in text.split() if w not in self._vocabulary or not re.fullmatch(r"[a-z']+", w)]
+            if missing:
+                log.warning("grammar %s: dropping %r, the dictionary lacks %s", grammar.name, phrase, missing)
+            elif text and text not in phrases:
+                phrases.append(text)
         if not phrases:
             raise ModelError(
                 f"grammar {grammar.name!r}: none of its phrases are in the PocketSphinx dictionary; "

@@ -128,7 +128,7 @@ class WhisperRecognizer:
             clock=self._clock,
         )
 
-    @lru_cache(maxsize=64)  # noqa: B019 - a recognizer lives for the whole process
+    @lru_cache(maxsize=16)  # noqa: B019 - a recognizer lives for the whole process
     def _constraint(self, phrases: tuple[str, ...]) -> tuple[PhraseMatcher, list[int]]:
         matcher = PhraseMatcher(phrases)
         if not matcher.phrases:

@@ -17,7 +17,8 @@ def _config(args: argparse.Namespace) -> tuple[Config, list[str]]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ivr.app import serve, setup_logging
+    from ivr.app import serve
+    from ivr.logs import setup_logging
 
     config, config_args = _config(args)
     setup_logging(config.log.level, config.log.file)
@@ -27,7 +28,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     import multiprocessing
 
-    from ivr.app import setup_logging
+    from ivr.logs import setup_logging
     from telephony.worker import run_worker
 
     config, _ = _config(args)

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import signal
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,19 +34,6 @@ from tts.cached import CachedSynthesizer
 log = logging.getLogger("ivr")
 
 READY_LINE = "ivr ready on sip:{host}:{port}"
-
-
-def setup_logging(level: str, file: str = "") -> None:
-    """One log format for every process: time, process role, level, message."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if file:
-        handlers.append(logging.FileHandler(file))
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(processName)s[%(process)d] %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
 
 
 async def serve(config: Config, config_args: list[str]) -> int:
@@ -83,7 +69,8 @@ async def serve(config: Config, config_args: list[str]) -> int:
         log.info("flow %s loaded; prompts pre-warmed: %s", runner.flow.version, warmed)
         await board.start()
         await supervisor.start()
-        await board.wait_workers(workers, timeout=60)
+        # Workers start in parallel; on 2 cores 100 of them need ~15 s, so allow time per worker.
+        await board.wait_workers(workers, timeout=30 + 0.5 * workers)
         if kamailio_bin is not None:
             ports = [config.workers.base_port + i for i in range(workers)]
             kamailio = KamailioProcess(kamailio_bin, config.sip, config.kamailio, ports, config.path("var/run"))

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr.core.audio import read_wav, rms_dbfs, write_wav
 from ivr.core.errors import IvrError
 
 _SPEECH_DBFS = -40.0  # a frame this loud is the IVR speaking
@@ -51,6 +50,8 @@ class Step:
         if parts[1] in ("play", "say", "dtmf", "info") and not arg:
             raise IvrError(f"bad step {text!r}: {parts[1]} needs an argument")
         if parts[1] == "play":
+            from ivr.core.audio import read_wav
+
             read_wav(arg)  # unreadable or missing audio fails now, with the file named, not mid-call
         return Step(when, parts[1], arg)
 
@@ -65,10 +66,13 @@ class _Listener:
         self.last_loud = 0.0
         self.prompts_heard = 0
         self.audio: list[bytes] = []
+        from ivr.core.audio import rms_dbfs  # numpy: imported only by callers, not by `ivr worker`
+
+        self._level = rms_dbfs
 
     def feed(self, at: float, frame: bytes) -> str | None:
         self.audio.append(frame)
-        loud = rms_dbfs(frame) > _SPEECH_DBFS
+        loud = self._level(frame) > _SPEECH_DBFS
         if loud:
             self.last_loud = at
             if not self.speaking:
@@ -152,6 +156,8 @@ def main(args: argparse.Namespace) -> int:
         "events": timeline,
     }
     if args.record:
+        from ivr.core.audio import write_wav
+
         write_wav(args.record, b"".join(listener.audio), args.rate)
     text = json.dumps(result, indent=1)
     if args.timeline:
@@ -247,6 +253,8 @@ def _synthesize(text: str, path: Path, voice: str) -> None:
     async def run() -> bytes:
         async with Pyttsx3Synthesizer(TtsConfig(voice=voice), worker="thread") as tts:
             return await tts.synthesize(text, 16000)
+
+    from ivr.core.audio import write_wav
 
     write_wav(path, asyncio.run(run()), 16000)
 

@@ -142,10 +142,10 @@ def start_server(
                             stderr=subprocess.STDOUT, env=full_env)  # fmt: skip
     out.close()  # the child holds its own descriptor
     server = IvrServer(proc, root, sip_port, log_path, full_env, int(full_env["IVR_WEB__PORT"]))
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60 + 0.5 * workers
     while "ivr ready on" not in server.log():
         if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop(signal.SIGKILL)
+            server.stop()  # SIGTERM: it stops its workers too (SIGKILL would orphan them)
             raise AssertionError(f"ivr serve did not start:\n{server.log()[-4000:]}")
         time.sleep(0.1)
     return server

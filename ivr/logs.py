@@ -1,0 +1,19 @@
+"""Logging set-up shared by every process (kept tiny: media workers import it at start-up)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def setup_logging(level: str, file: str = "") -> None:
+    """One log format for every process: time, process role, level, message."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if file:
+        handlers.append(logging.FileHandler(file))
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(processName)s[%(process)d] %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )

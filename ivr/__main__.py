@@ -53,6 +53,13 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     return cli.test_main(args.paths or ["flows"], verbose=args.verbose)
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from asr import models
+
+    command = {"list": ["installed"], "available": ["list"], "download": ["download", getattr(args, "model", "")]}
+    return models.main(command[args.models_command])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of every `ivr` subcommand."""
     parser = argparse.ArgumentParser(prog="ivr", description="On-premises voice IVR")
@@ -80,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="flow files, test files or directories (default: flows/)")
     p.add_argument("-v", "--verbose", action="store_true")
     flows.set_defaults(func=_cmd_flows)
+
+    models = sub.add_parser("models", help="speech models: list installed ones, download a Vosk model")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="speech models installed on this machine")
+    msub.add_parser("available", help="Vosk models available for download (needs the network)")
+    p = msub.add_parser("download", help="download and install a Vosk model, e.g. `ivr models download en-us`")
+    p.add_argument("model", help="a language (en-us, de, ko ...) or an exact model name")
+    models.set_defaults(func=_cmd_models)
 
     from ivr.caller import add_arguments
 

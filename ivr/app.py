@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import flows
+from asr.engines import load_recognizer
 from flows import FlowRunner, demo_sources, load_flow
 from flows.model import TransferStep
 from ivr.core.config import Config
@@ -23,6 +24,7 @@ from ivr.session.journal import StoreJournal
 from ivr.session.links import SECRET_FILE, TranscriptLinks
 from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
+from ivr.session.speech import CallSpeech
 from ivr.storage import CallStore
 from ivr.web import WebServer, build_app
 from telephony.kamailio import KamailioProcess, find_kamailio
@@ -54,9 +56,13 @@ async def serve(config: Config, config_args: list[str]) -> int:
         )  # fmt: skip
 
     runner = load_runner(config)
+    recognizer = await asyncio.to_thread(load_recognizer, config.asr)  # once per process; streams are cheap
     voice = await CachedSynthesizer.open(config.tts, config.path(config.tts.cache_dir))
     services = CallServices(
-        voice=voice, sources=demo_sources(), voicemail_dir=config.path(config.recordings.dir) / "voicemail"
+        voice=voice,
+        sources=demo_sources(),
+        voicemail_dir=config.path(config.recordings.dir) / "voicemail",
+        speech=CallSpeech(recognizer, config.vad),
     )
     records = Records()
     board = Switchboard(config.workers.control_host, config.workers.control_port)

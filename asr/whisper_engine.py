@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,13 @@ MODEL_RATE = 16000
 _WINDOW_FRAMES = 3000  # Whisper's 30 s window; shorter windows were measured to lose accuracy
 _MAX_SAMPLES = 30 * MODEL_RATE
 _BEAM = 5
-_NO_SPEECH = 0.6  # Whisper's usual no-speech threshold
+# Whisper writes digits even into silence when primed with them (measured: "one, two, three, four, six,
+# seven, seven…" at a mean token probability of 0.7), but it also says how likely the window holds no
+# speech. Confidence is P(speech) x P(text), and below this the result is dropped as no speech.
+_MIN_CONFIDENCE = 0.1
+_MAX_TOKENS = 440  # Whisper's decoder context is 448 tokens
+_TOKENS_PER_SECOND = 12  # far above speech (a digit and its comma are 2 tokens): caps hallucinated runs
+_MAX_PROMPT_TOKENS = 200  # Whisper keeps at most 223 tokens of previous text
 
 _models: dict[tuple[Path, str], Any] = {}
 _models_lock = threading.Lock()
@@ -75,6 +81,15 @@ def load_whisper_model(path: str | Path, workers: int = 2, compute_type: str = "
                 raise ModelError(f"Whisper could not load {p} ({exc}); reinstall the model package") from exc
             log.info("whisper model %s loaded in %.1f s", p, time.monotonic() - started)
         return _models[(p, compute_type)]
+
+
+@dataclass(frozen=True)
+class _Constraint:
+    """A grammar prepared for Whisper: its matcher, the tokens to suppress, the prompt hint."""
+
+    matcher: PhraseMatcher
+    suppress: list[int]
+    hint: list[int]
 
 
 class WhisperRecognizer:
@@ -129,7 +144,7 @@ class WhisperRecognizer:
         )
 
     @lru_cache(maxsize=16)  # noqa: B019 - a recognizer lives for the whole process
-    def _constraint(self, phrases: tuple[str, ...]) -> tuple[PhraseMatcher, list[int]]:
+    def _constraint(self, phrases: tuple[str, ...]) -> _Constraint:
         matcher = PhraseMatcher(phrases)
         if not matcher.phrases:
             raise ModelError("a grammar needs at least one non-empty phrase")
@@ -138,9 +153,13 @@ class WhisperRecognizer:
         for spelling in [*matcher.spellings(), *SEPARATORS, " -"]:
             allowed.update(tok.encode(spelling))
         vocab = self.model.hf_tokenizer.get_vocab_size()
-        return matcher, [t for t in range(vocab) if t not in allowed and t not in tok.sot_sequence]
+        suppress = [t for t in range(vocab) if t not in allowed and t not in tok.sot_sequence]
+        # The phrases as "previous text" prime Whisper to write them: measured on 40 five-digit numbers
+        # it lifted exact-sequence accuracy from 36/40 to 40/40 (single digits 383 -> 380 of 400).
+        hint = tok.encode(" " + ", ".join(matcher.phrases) + ".")[-_MAX_PROMPT_TOKENS:]
+        return _Constraint(matcher, suppress, [tok.sot_prev, *hint])
 
-    def decode(self, audio: np.ndarray, constraint: tuple[PhraseMatcher, list[int]] | None, strict: bool) -> Hypothesis:
+    def decode(self, audio: np.ndarray, constraint: _Constraint | None, strict: bool) -> Hypothesis:
         """Recognize float32 mono 16 kHz audio (blocking: run it in an executor)."""
         import ctranslate2
 
@@ -153,35 +172,35 @@ class WhisperRecognizer:
         window[0, :, :frames] = features
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
         prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        if constraint is not None:
+            prompt = constraint.hint + prompt
         hyp: tuple[list[int], float, float] | None = None
         phrases: tuple[str, ...] | None = None
         if constraint is not None:
-            matcher, suppress = constraint
-            result = self._generate(encoded, prompt, suppress)
+            result = self._generate(encoded, prompt, constraint.suppress, len(audio) / MODEL_RATE)
             for ids, score in zip(result.sequences_ids, result.scores, strict=True):
-                phrases = matcher.parse(self.tokenizer.decode(ids))
+                phrases = constraint.matcher.parse(self.tokenizer.decode(ids))
                 if phrases:
                     hyp = (ids, score, result.no_speech_prob)
                     break
             if hyp is None and strict:
                 return Hypothesis("")  # nothing in the grammar was said
         if hyp is None:
-            result = self._generate(encoded, prompt, [-1])
+            result = self._generate(encoded, prompt, [-1], len(audio) / MODEL_RATE)
             if not result.sequences_ids:
                 return Hypothesis("")
             hyp = (result.sequences_ids[0], result.scores[0], result.no_speech_prob)
         ids, score, no_speech = hyp
-        if not ids or (phrases is None and no_speech > _NO_SPEECH and score < -1.0):
+        confidence = float(np.exp(score)) * (1.0 - float(no_speech))
+        if not ids or confidence < _MIN_CONFIDENCE:
             return Hypothesis("")
         words = self._words(ids, encoded, frames)
-        confidence = float(np.exp(score))
         if phrases is not None and constraint is not None:
-            matcher = constraint[0]
-            words = tuple(replace(w, word=matcher.phrase_for(w.word) or w.word) for w in words)
+            words = tuple(replace(w, word=constraint.matcher.phrase_for(w.word) or w.word) for w in words)
             return Hypothesis(" ".join(phrases), confidence, words)
         return Hypothesis(self.tokenizer.decode(ids).strip(), confidence, words)
 
-    def _generate(self, encoded: Any, prompt: list[int], suppress: list[int]) -> Any:
+    def _generate(self, encoded: Any, prompt: list[int], suppress: list[int], seconds: float) -> Any:
         return self.model.model.generate(
             encoded,
             [prompt],
@@ -189,7 +208,7 @@ class WhisperRecognizer:
             num_hypotheses=_BEAM,
             return_scores=True,
             return_no_speech_prob=True,
-            max_length=len(prompt) + 100,
+            max_length=min(_MAX_TOKENS, len(prompt) + 10 + int(_TOKENS_PER_SECOND * seconds)),
             suppress_blank=True,
             suppress_tokens=suppress,
         )[0]
@@ -212,7 +231,7 @@ class WhisperRecognizer:
 class _WhisperDecoder:
     """Collects one utterance (up to Whisper's 30 s window) and decodes it at finish()."""
 
-    def __init__(self, recognizer: WhisperRecognizer, constraint: Any, strict: bool) -> None:
+    def __init__(self, recognizer: WhisperRecognizer, constraint: _Constraint | None, strict: bool) -> None:
         self._recognizer = recognizer
         self._constraint = constraint
         self._strict = strict

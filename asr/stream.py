@@ -70,6 +70,7 @@ class ExecutorStream:
         self._inbox: asyncio.Queue[bytes | object] = asyncio.Queue()
         self._outbox: asyncio.Queue[Transcript | BaseException | object] = asyncio.Queue()
         self._ended = False
+        self._drained = False  # the reader has seen the end: iterating again yields nothing
         self._pump: asyncio.Task[None] | None = None
 
     def push(self, pcm: bytes) -> None:
@@ -97,9 +98,10 @@ class ExecutorStream:
 
     async def __aiter__(self) -> AsyncIterator[Transcript]:
         self._start()
-        while True:
+        while not self._drained:
             item = await self._outbox.get()
             if item is _END:
+                self._drained = True
                 return
             if isinstance(item, BaseException):
                 raise item

@@ -115,6 +115,7 @@ async def test_a_stream_ended_without_audio_gives_an_empty_final(recognizer: Vos
     stream.end()
     out = [t async for t in stream]
     assert [(t.text, t.final) for t in out] == [("", True)]
+    assert [t async for t in stream] == []  # a second reader is not left waiting
     with pytest.raises(RecognitionError, match="new stream"):
         stream.push(b"\x00\x00")
 

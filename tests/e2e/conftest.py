@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import REPO
 from tests.e2e.harness import IvrServer, start_server
 
 
@@ -16,6 +17,15 @@ def assert_clean_exit(srv: IvrServer) -> None:
     assert code == 0, log[-3000:]
     for bad in ("Assertion", "Segmentation", "Traceback", "exited with code"):
         assert bad not in log, log[-5000:]
+
+
+@pytest.fixture(scope="session")
+def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IvrServer]:
+    """`ivr serve` on the bundled Acme hotline flow."""
+    env = {"IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml")}
+    srv = start_server(tmp_path_factory.mktemp("acme"), env=env)
+    yield srv
+    assert_clean_exit(srv)
 
 
 @pytest.fixture(scope="session")

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.e2e.conftest import assert_clean_exit
-from tests.e2e.harness import IvrServer, events, run_call, start_server
+from tests.e2e.harness import IvrServer, events, run_call
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IvrServer]:
-    srv = start_server(
-        tmp_path_factory.mktemp("acme"), env={"IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml")}
-    )
-    yield srv
-    assert_clean_exit(srv)
 
 
 def test_order_status_by_keypad(acme: IvrServer, tmp_path: Path) -> None:

@@ -1,0 +1,46 @@
+"""Speech over real SIP: the caller talks, the IVR hears (real recognizer), and barge-in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asr.corpus import DigitTake, spoken_digits
+from ivr.core.audio import write_wav
+from tests.conftest import FSDD
+from tests.e2e.harness import IvrServer, events, run_call
+
+pytestmark = pytest.mark.e2e
+
+
+def order_number_wav(tmp_path: Path, digits: str = "12345", speaker: str = "jackson") -> Path:
+    """A caller reading an order number: real FSDD recordings of one speaker joined with short pauses."""
+    takes = [DigitTake(FSDD / f"{d}_{speaker}_{i}.wav", int(d), speaker) for i, d in enumerate(digits)]
+    path = tmp_path / f"order-{digits}.wav"
+    write_wav(path, spoken_digits(takes), 8000)
+    return path
+
+
+def test_order_status_by_speech(acme: IvrServer, tmp_path: Path) -> None:
+    number = order_number_wav(tmp_path)
+    t = run_call(
+        acme.uri, "quiet say order status", f"quiet play {number}", "quiet say yes", "quiet hangup", max_seconds=90
+    )
+    assert t["answered"], t
+    acme.wait_log("intent order_status", timeout=20)
+    acme.wait_log("says 'Order one two three four five shipped on November twentieth", timeout=20)
+
+
+def test_barge_in_stops_the_prompt_and_the_speech_is_recognized(acme: IvrServer, tmp_path: Path) -> None:
+    # The menu prompt is ~10 s long; the caller asks for their order 2 s into it.
+    heard = tmp_path / "heard.wav"
+    before = acme.log().count("says 'Please say or key in your five-digit order number.'")
+    t = run_call(acme.uri, "3.5 say order status", "+8 hangup", record=heard, max_seconds=60)
+    said = events(t, "play_start")[0]["t"]
+    acme.wait_log("barge-in by speech", timeout=20)
+    acme.wait_log("says 'Please say or key in your five-digit order number.'", timeout=20, count=before + 1)
+    # The prompt the caller interrupted ended soon after they started to talk (it would run ~8 s more).
+    ends = [e["t"] for e in events(t, "prompt_end") if e["t"] > said]
+    # 200 ms speech guard + stop + the 800 ms of quiet after which the caller marks a prompt's end
+    assert ends and ends[0] - said < 2.0, (said, ends)

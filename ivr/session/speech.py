@@ -81,8 +81,8 @@ class CallSpeech:
     async def _final(self, stream: RecognizerStream, ended: SpeechEnded, emit: Callable[[Event], None]) -> None:
         async for result in stream:
             if result.final:
-                log.debug("call %s final %r %.0f ms after end of speech", result.call_id, result.text,
-                          (time.monotonic() - ended.at) * 1000)  # fmt: skip
+                log.info("call %s recognized %r %.0f ms after end of speech", result.call_id, result.text,
+                         (time.monotonic() - ended.at) * 1000)  # fmt: skip
                 emit(result)
                 return
         emit(Transcript(ended.call_id, text="", final=True, at=time.monotonic()))

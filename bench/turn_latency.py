@@ -1,0 +1,102 @@
+"""Turn latency on real calls: caller's end of speech -> recognized -> first reply audio.
+
+N concurrent `ivr call` callers each wait for the Acme menu, say "order status" (espeak-ng,
+sent as 8 kHz audio with a known amount of trailing silence), and listen for the reply.
+The real end of speech is where the caller's audio file stops being speech; the reply is the
+first audio the caller hears afterwards. Recognition latency comes from the IVR's log
+(endpointer end of speech -> final transcript). Prints one row per concurrency level:
+
+    .venv/bin/python bench/turn_latency.py --levels 1,30 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ivr.core.audio import read_wav, resample, silence, write_wav  # noqa: E402
+from tests.e2e.harness import events, finish_call, start_call, start_server  # noqa: E402
+
+PAD_END = 0.5  # seconds of silence after the phrase in the caller's file
+
+
+def phrase_wav(text: str, folder: Path) -> Path:
+    raw = folder / "raw.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "-w", str(raw), text], check=True)
+    pcm = read_wav(raw)
+    speech = resample(pcm.data, pcm.rate, 8000)
+    out = folder / "phrase.wav"
+    write_wav(out, silence(0.2, 8000) + speech + silence(PAD_END, 8000), 8000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))]
+
+
+def run_level(n: int, rounds: int, wav: Path, out: Path) -> dict[str, float]:
+    workers = math.ceil(n / 2)
+    srv = start_server(out / f"serve-{n}", workers=workers, env={
+        "IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml"), "IVR_WORKERS__LOG_LEVEL": "1",
+    })  # fmt: skip
+    reply: list[float] = []
+    failures = 0
+    try:
+        for _ in range(rounds):
+            procs = []
+            for _ in range(n):
+                procs.append(start_call(srv.uri, f"quiet play {wav}", "+4 hangup", max_seconds=60))
+                time.sleep(0.1)
+            for proc in procs:
+                t = finish_call(proc, timeout=120)
+                plays = events(t, "play_end")
+                if not plays:
+                    failures += 1
+                    continue
+                end_of_speech = plays[0]["t"] - PAD_END
+                after = [e["t"] for e in events(t, "prompt_start") if e["t"] > end_of_speech]
+                if after:
+                    reply.append((after[0] - end_of_speech) * 1000)
+                else:
+                    failures += 1
+        log = srv.log()
+    finally:
+        srv.stop()
+    recognized = [float(m) for m in re.findall(r"recognized '.*?' (\d+) ms after end of speech", log)]
+    return {"calls": n, "turns": len(reply), "failures": failures,
+            "asr_p50": pct(recognized, 50), "asr_p95": pct(recognized, 95),
+            "reply_p50": pct(reply, 50), "reply_p95": pct(reply, 95)}  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--levels", default="1,30")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--phrase", default="order status")
+    args = ap.parse_args()
+    out = Path(tempfile.mkdtemp(prefix="turn-latency-"))
+    wav = phrase_wav(args.phrase, out)
+    rows = [run_level(int(n), args.rounds, wav, out) for n in args.levels.split(",")]
+    print("| concurrent calls | turns | failed | end of speech -> recognized p50 / p95 ms "
+          "| end of speech -> first reply audio p50 / p95 ms |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['calls']} | {r['turns']} | {r['failures']} | {r['asr_p50']:.0f} / {r['asr_p95']:.0f} "
+              f"| {r['reply_p50']:.0f} / {r['reply_p95']:.0f} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,8 +3,8 @@
 N concurrent `ivr call` callers each wait for the Acme menu, say "order status" (espeak-ng,
 sent as 8 kHz audio with a known amount of trailing silence), and listen for the reply.
 The real end of speech is where the caller's audio file stops being speech; the reply is the
-first audio the caller hears afterwards. Recognition latency comes from the IVR's log
-(endpointer end of speech -> final transcript). Prints one row per concurrency level:
+first audio the caller hears afterwards. Recognition latency is the endpointer's trailing
+silence plus the decode time the IVR logs. Prints one row per concurrency level:
 
     .venv/bin/python bench/turn_latency.py --levels 1,30 --rounds 3
 """
@@ -74,7 +74,9 @@ def run_level(n: int, rounds: int, wav: Path, out: Path) -> dict[str, float]:
         log = srv.log()
     finally:
         srv.stop()
-    recognized = [float(m) for m in re.findall(r"recognized '.*?' (\d+) ms after end of speech", log)]
+    trailing = 500.0  # [vad] trailing_silence_ms in config.toml: quiet needed before a turn closes
+    decoded = re.findall(r"recognized '.*?', decoded in (\d+) ms after the turn closed", log)
+    recognized = [trailing + float(m) for m in decoded]
     return {"calls": n, "turns": len(reply), "failures": failures,
             "asr_p50": pct(recognized, 50), "asr_p95": pct(recognized, 95),
             "reply_p50": pct(reply, 50), "reply_p95": pct(reply, 95)}  # fmt: skip

@@ -56,7 +56,7 @@ class CallSpeech:
                         emit(out)
                         if stream is not None:
                             stream.end()
-                            task = asyncio.create_task(self._final(stream, out, emit))
+                            task = asyncio.create_task(self._final(stream, out, emit, time.monotonic()))
                             finals.add(task)
                             task.add_done_callback(finals.discard)
                             stream = None
@@ -78,11 +78,14 @@ class CallSpeech:
         grammar = Grammar(name=listen.timer or "turn", phrases=listen.phrases) if listen.phrases else None
         return self.recognizer.stream(call_id, grammar)
 
-    async def _final(self, stream: RecognizerStream, ended: SpeechEnded, emit: Callable[[Event], None]) -> None:
+    async def _final(
+        self, stream: RecognizerStream, ended: SpeechEnded, emit: Callable[[Event], None], closed: float
+    ) -> None:
         async for result in stream:
             if result.final:
-                log.info("call %s recognized %r %.0f ms after end of speech", result.call_id, result.text,
-                         (time.monotonic() - ended.at) * 1000)  # fmt: skip
+                # The turn closed after [vad] trailing_silence_ms of quiet; decoding took the rest.
+                log.info("call %s recognized %r, decoded in %.0f ms after the turn closed", result.call_id,
+                         result.text, (time.monotonic() - closed) * 1000)  # fmt: skip
                 emit(result)
                 return
         emit(Transcript(ended.call_id, text="", final=True, at=time.monotonic()))

@@ -126,7 +126,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"listening on sip:{args.bind}:{phone.port}", flush=True)
             phone.set_answer(args.answer_code)
             remote = phone.incoming.get(timeout=args.max_seconds)
-            note("incoming", remote=remote, headers=phone.state.headers)
+            note("incoming", remote=remote, headers=phone.state.headers, wall=round(time.time(), 6))
             time.sleep(args.answer_after)
             phone.answer()
         else:

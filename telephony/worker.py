@@ -8,12 +8,14 @@ audio pump that batches captured frames every 20 ms).
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import logging
 import os
 import re
 import signal
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +27,7 @@ from ivr.core.config import SipConfig, TrunkConfig, WorkersConfig
 from ivr.core.errors import TelephonyError
 from telephony import wire
 from telephony.endpoint import EndpointSpec, account_config, init_endpoint, sip_headers
+from telephony.media import CapturePort
 from telephony.pjthread import PjThread
 from telephony.worker_leg import WorkerLeg
 
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PUMP_SECONDS = 0.02
 STATS_SECONDS = 1.0
+_RETIRE_SECONDS = 0.5  # far longer than the pump holds a reference (one 20 ms batch)
 MAX_LEGS = 4  # compiled into the pjsua2-python wheel (see ARCHITECTURE.md)
 _X_HEADER = re.compile(r"^(X-[A-Za-z0-9-]+):\s*(.*?)\s*$", re.MULTILINE)
 
@@ -72,7 +76,9 @@ class MediaWorker:
         self.public_port = spec.sip_port
         self.pj = PjThread()
         self.legs: dict[str, WorkerLeg] = {}
-        self._capturing: dict[str, WorkerLeg] = {}
+        # leg id -> (caller audio port, tap port): the pump's view, ports only (see retire()).
+        self._capturing: dict[str, tuple[CapturePort, CapturePort | None]] = {}
+        self._retired: collections.deque[tuple[float, list[object]]] = collections.deque()
         self.spool = Path(tempfile.mkdtemp(prefix=f"ivr-{name}-"))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -136,14 +142,35 @@ class MediaWorker:
         )
 
     def leg_ended(self, leg: WorkerLeg) -> None:
-        """Forget a finished leg (pjsua2 thread)."""
+        """Forget a finished leg at once, on this thread, before pjsua reuses its slot (pjsua2 thread)."""
         self.legs.pop(leg.leg_id, None)
         gc.collect()
+
+    def retire(self, *objects: object) -> None:
+        """Keep dropped capture ports alive a little longer, then free them on the pjsua2 thread.
+
+        The audio pump on the asyncio thread can briefly hold a port it is draining; if that
+        reference were the last one, the port would be destroyed there and pjlib aborts
+        ("Calling pjlib from unknown/external thread"). Legs are never seen by that thread.
+        """
+        kept = [o for o in objects if o is not None]
+        if kept:
+            self._retired.append((time.monotonic() + _RETIRE_SECONDS, kept))
+
+    def _free_retired(self, everything: bool = False) -> None:
+        """Drop retired objects whose grace period is over, and collect their cycles here (pjsua2 thread)."""
+        now = time.monotonic()
+        freed = False
+        while self._retired and (everything or self._retired[0][0] <= now):
+            self._retired.popleft()
+            freed = True
+        if freed:
+            gc.collect()
 
     def capture_changed(self, leg: WorkerLeg) -> None:
         """Register or unregister a leg with the audio pump."""
         if leg.capture is not None and not leg.ended:
-            self._capturing[leg.leg_id] = leg
+            self._capturing[leg.leg_id] = (leg.capture, leg.tap_out)
             loop = self._loop
             if loop is not None and not loop.is_closed():
                 loop.call_soon_threadsafe(self._capture_wanted.set)
@@ -220,8 +247,8 @@ class MediaWorker:
         # leg or port alive, or it would outlive libDestroy and abort the process.
         items: list[list[Any]] = []
         chunks: list[bytes] = []
-        for leg_id, leg in list(self._capturing.items()):
-            for direction, port in (("in", leg.capture), ("out", leg.tap_out)):
+        for leg_id, (capture, tap_out) in list(self._capturing.items()):
+            for direction, port in (("in", capture), ("out", tap_out)):
                 if port is None:
                     continue
                 frames = port.frames
@@ -234,6 +261,7 @@ class MediaWorker:
 
     async def _report_stats(self) -> None:
         def sample() -> dict[str, Any]:
+            self._free_retired()
             ep = self.pj.endpoint
             return {
                 "legs": len(self.legs),
@@ -325,6 +353,7 @@ class MediaWorker:
         def forget() -> None:
             self.legs.clear()
             self._capturing.clear()
+            self._free_retired(everything=True)
             for acc in self._accounts:
                 acc.shutdown()
             self._accounts.clear()

@@ -265,6 +265,18 @@ def test_estimated_wait_and_periodic_announcements(clock: Clock) -> None:
     assert acd.ewt("c2") == 60 and acd.position("c3") == 2
 
 
+def test_a_caller_offered_at_once_is_announced_once_every_agent_failed(clock: Clock) -> None:
+    q = _q(announce_interval=30, ring_timeout=20, no_answer="not_ready")
+    acd = CallDistributor([q], [_a("ann", "sales")], clock=clock)
+    acd.login("ann")
+    assert offers(acd.enqueue("c1", "sales")) == [("c1", "ann")]
+    clock.advance(20)
+    out = acd.tick()  # ann rang out and is not ready; nobody else can take the call
+    assert of(NoAnswer, out) and not of(Announce, out)
+    clock.advance(10)
+    assert [(a.position, a.ewt) for a in of(Announce, acd.tick())] == [(1, None)]  # an interval after arrival
+
+
 def test_wrap_up_then_available_and_handle_time_learning(clock: Clock) -> None:
     acd = CallDistributor([_q(wrap_up=10, handle_time=100)], [_a("ann", "sales")], clock=clock)
     acd.login("ann")

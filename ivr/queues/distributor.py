@@ -304,8 +304,11 @@ class CallDistributor:
             self._overflow(w, "no_agents", now, out)
             return
         self._dispatch(now, out)
-        if w.ringing is None and entry.call_id in self._where and q.cfg.announce_interval > 0:
-            self._announce(w, now, out)
+        if entry.call_id in self._where and q.cfg.announce_interval > 0:
+            if w.ringing is None:
+                self._announce(w, now, out)
+            else:  # offered at once: if no agent has answered an interval from now, say where they are
+                w.next_announce = now + q.cfg.announce_interval
 
     def _remove(self, w: WaitingCaller) -> None:
         del self._queues[w.entry.queue].waiting[w.entry.call_id]

@@ -65,7 +65,7 @@ class QueueTransfer:
 
     def prompts(self) -> list[str]:
         """Fixed texts callers may hear here, to synthesize at start-up."""
-        return [NO_AGENTS, ALL_BUSY, LEAVE_MESSAGE, MESSAGE_SAVED, NO_MESSAGE]
+        return [f"{NO_AGENTS} {LEAVE_MESSAGE}", f"{ALL_BUSY} {LEAVE_MESSAGE}", MESSAGE_SAVED, NO_MESSAGE]
 
     async def transfer(self, call: FlowCall, request: TransferRequested) -> None:
         """Carry out the flow's transfer: to a queue, or straight to a SIP URI."""
@@ -131,6 +131,7 @@ class _QueuedCall:
         self.request = request
         self.hold = HoldLine(call.leg, desk.music.get(request.queue) or hold_music())
         self.dialing: dict[str, asyncio.Task[None]] = {}  # agent id -> dial task
+        self.uris: dict[str, str] = {}  # agent id -> the SIP URI dialled
         self.answered: dict[str, CallLeg] = {}  # agent id -> answered leg awaiting Connected
         self.announcing: asyncio.Task[None] | None = None
         self.connected = False
@@ -154,6 +155,7 @@ class _QueuedCall:
                 if isinstance(decision, Announce):
                     self._announce(decision)
                 elif isinstance(decision, Offer):
+                    self.uris[decision.agent.id] = decision.agent.sip_uri
                     self.dialing[decision.agent.id] = asyncio.create_task(self._dial(decision))
                 elif isinstance(decision, CancelOffer):
                     await self._withdraw(decision.agent_id, decision.reason)
@@ -174,7 +176,13 @@ class _QueuedCall:
             return  # still saying the last one
 
         async def speak() -> None:
-            pcm = await self.desk.voice.say(announcement(d.position, d.ewt), RATE)
+            text = announcement(d.position, d.ewt)
+            try:
+                pcm = await self.desk.voice.say(text, RATE)
+            except IvrError as exc:  # the music goes on; the caller misses one announcement
+                log.error("call %s: cannot synthesize the queue announcement: %s", self.call.call_id, exc)
+                return
+            log.info("call %s waiting in %s hears %r", self.call.call_id, d.entry.queue, text)
             await self.hold.say(pcm)
 
         self.announcing = asyncio.create_task(speak())
@@ -200,7 +208,11 @@ class _QueuedCall:
     async def _withdraw(self, agent_id: str, reason: str) -> None:
         task = self.dialing.pop(agent_id, None)
         if task is not None:
-            log.info("call %s: offer to agent %s withdrawn (%s)", self.call.call_id, agent_id, reason)
+            uri = self.uris.get(agent_id, "")
+            if reason == "ring timeout":
+                log.warning("call %s: agent %s (%s) did not answer in time", self.call.call_id, agent_id, uri)
+            else:
+                log.info("call %s: offer to agent %s (%s) withdrawn: %s", self.call.call_id, agent_id, uri, reason)
             task.cancel()  # RemoteCallLeg.bridge CANCELs the ringing leg
             await asyncio.gather(task, return_exceptions=True)
         leg = self.answered.pop(agent_id, None)
@@ -222,7 +234,8 @@ class _QueuedCall:
         await self.hold.close()
         if d.target.startswith("voicemail"):
             box = d.target.partition(":")[2] or d.entry.queue
-            await self.desk.say(self.leg, f"{NO_AGENTS if d.reason == 'no_agents' else ALL_BUSY} {LEAVE_MESSAGE}")
+            sorry = NO_AGENTS if d.reason == "no_agents" else ALL_BUSY
+            await self.desk.say(self.leg, f"{sorry} {LEAVE_MESSAGE}")
             request = RecordVoicemail(self.call.call_id, request_id=f"overflow-{d.entry.queue}", mailbox=box)
             result = await self.call.voicemail(request)
             if result.path:

@@ -1,0 +1,177 @@
+"""StoreJournal on a real SQLite store: turns, intents, outcome and the call's stereo recording."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from ivr.core.config import RecordingsConfig
+from ivr.core.events import (
+    AudioChunk,
+    CallAnswered,
+    DtmfDigit,
+    Hangup,
+    IntentDetected,
+    Say,
+    Transcript,
+    WordInfo,
+)
+from ivr.session.journal import StoreJournal
+from ivr.storage import CallStore
+
+
+class Leg:
+    """The parts of a call leg the journal uses; `tap()` yields what `feed` was given until `end()`."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id, self.caller, self.callee, self.worker = call_id, '"Bob" <sip:+15551234@pbx>', "sip:ivr@x", "w0"
+        self.hangup_event: Hangup | None = None
+        self._frames: asyncio.Queue[AudioChunk | None] = asyncio.Queue()
+
+    def feed(self, direction: str, at: float, level: int, seconds: float = 0.2) -> None:
+        for i in range(int(seconds / 0.02)):
+            pcm = (np.full(320, level, dtype="<i2")).tobytes()
+            self._frames.put_nowait(AudioChunk(self.call_id, pcm=pcm, direction=direction, at=at + i * 0.02))
+
+    def end(self, by: str) -> None:
+        self.hangup_event = Hangup(self.call_id, by=by)
+        self._frames.put_nowait(None)
+
+    async def tap(self, rate: int = 16000) -> AsyncIterator[AudioChunk]:
+        while (chunk := await self._frames.get()) is not None:
+            yield chunk
+
+
+class Call:
+    def __init__(self, leg: Leg) -> None:
+        self.leg, self.call_id = leg, leg.call_id
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[CallStore]:
+    s = CallStore(f"sqlite:///{tmp_path / 'ivr.db'}", spool_dir=tmp_path / "spool", node="n1")
+    await s.start()
+    yield s
+    await s.close()
+
+
+async def test_a_transferred_call_leaves_turns_intents_and_a_checksummed_recording(
+    store: CallStore, tmp_path: Path
+) -> None:
+    journal = StoreJournal(store, RecordingsConfig(dir="rec", flush_seconds=0.2), root=tmp_path)
+    leg = Leg("w0-c1")
+    call = cast(Any, Call(leg))
+    journal.call_offered(cast(Any, leg), flow_name="acme_retail")
+    t0 = time.monotonic()
+    journal.event(call, CallAnswered(leg.call_id, codec="PCMU/8000", at=t0))
+    journal.event(call, Say(leg.call_id, text="Thank you for calling Acme."))
+    leg.feed("out", t0, 8000)  # the prompt, on the right
+    journal.event(call, DtmfDigit(leg.call_id, digit="1", at=t0 + 0.3))
+    journal.event(call, IntentDetected(leg.call_id, step="menu", text="1", intent="order_status", confidence=1.0,
+                                       source="dtmf"))  # fmt: skip
+    words = (WordInfo("where", 0.9, 0.0, 0.3), WordInfo("is", 0.9, 0.3, 0.4), WordInfo("it", 0.9, 0.4, 0.6))
+    journal.event(call, Transcript(leg.call_id, text="where is it", final=True, confidence=0.82, words=words,
+                                   at=t0 + 1.6))  # fmt: skip
+    leg.feed("in", t0 + 1.0, -8000, 0.6)  # the caller, on the left
+    journal.event(call, IntentDetected(leg.call_id, step="ask", text="where is it", intent="order_status",
+                                       confidence=0.74, source="speech"))  # fmt: skip
+    journal.event(call, Transcript(leg.call_id, text="um", final=True, confidence=0.3, at=t0 + 2.0))
+    assert journal.last_intent(leg.call_id) == "order_status"
+    journal.set_outcome(leg.call_id, "transferred", queue="support", agent_id="ann")
+    journal.set_outcome(leg.call_id, "", hangup_by="agent")
+    leg.end("ivr")
+    journal.event(call, Hangup(leg.call_id, by="ivr"))
+    await journal.call_finished(call)
+    assert await store.flush(10)
+
+    detail = await store.call_detail(leg.call_id)
+    assert detail is not None
+    assert (detail.status, detail.queue, detail.agent_id, detail.flow_name) == (
+        "transferred",
+        "support",
+        "ann",
+        "acme_retail",
+    )
+    turns = [(t.speaker, t.text, t.intent) for t in detail.turns]
+    assert turns == [
+        ("ivr", "Thank you for calling Acme.", ""),
+        ("caller", "[keys] 1", "order_status"),
+        ("caller", "where is it", "order_status"),
+        ("caller", "um", ""),  # heard, but no intent followed: kept as said
+    ]
+    spoken = detail.turns[2]
+    assert spoken.confidence == pytest.approx(0.82) and spoken.intent_score == pytest.approx(0.74)
+    assert spoken.start_offset == pytest.approx(1.0, abs=0.01) and spoken.end_offset == pytest.approx(1.6, abs=0.01)
+    assert detail.turns[1].start_offset == pytest.approx(0.3, abs=0.01)
+    assert [(i.name, i.step, i.turn_uid) for i in detail.intents] == [
+        ("order_status", "menu", detail.turns[1].uid),
+        ("order_status", "ask", detail.turns[2].uid),
+    ]
+    (rec,) = detail.recordings
+    assert rec.status == "complete" and rec.channels == 2
+    assert rec.sha256 == hashlib.sha256(Path(rec.path).read_bytes()).hexdigest()
+    stereo = np.frombuffer(read_wav_stereo(Path(rec.path)), "<i2").reshape(-1, 2)
+    assert stereo[: int(0.2 * 16000), 1].mean() == pytest.approx(8000, rel=0.01)  # IVR right
+    assert stereo[int(1.1 * 16000) : int(1.5 * 16000), 0].mean() == pytest.approx(-8000, rel=0.01)  # caller left
+    rows = await store.cdr()
+    assert rows[0].hangup_by == "agent"
+
+
+def read_wav_stereo(path: Path) -> bytes:
+    import wave
+
+    with wave.open(str(path)) as w:
+        assert w.getnchannels() == 2
+        return w.readframes(w.getnframes())
+
+
+@pytest.mark.parametrize(
+    ("answered", "by", "stopping", "status"),
+    [
+        (True, "caller", False, "completed"),
+        (True, "system", False, "interrupted"),  # the worker died
+        (True, "ivr", True, "interrupted"),  # ivr serve was shutting down
+        (False, "caller", False, "abandoned"),  # gone before the answer
+    ],
+)
+async def test_final_status_follows_how_the_call_ended(
+    store: CallStore, answered: bool, by: str, stopping: bool, status: str
+) -> None:
+    journal = StoreJournal(store)  # no recordings section: nothing is recorded
+    leg = Leg("c-" + status + by)
+    call = cast(Any, Call(leg))
+    journal.call_offered(cast(Any, leg))
+    if answered:
+        journal.event(call, CallAnswered(leg.call_id, at=time.monotonic()))
+    journal.stopping = stopping
+    journal.event(call, Hangup(leg.call_id, by=by))
+    await journal.call_finished(call)
+    assert await store.flush(10)
+    detail = await store.call_detail(leg.call_id)
+    assert detail is not None and detail.status == status and detail.recordings == []
+
+
+async def test_unwritable_recording_dir_leaves_the_call_unrecorded_but_journaled(
+    store: CallStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "rec"
+    blocker.write_text("a file where the recordings directory should be")
+    journal = StoreJournal(store, RecordingsConfig(dir="rec"), root=tmp_path)
+    leg = Leg("w0-c9")
+    call = cast(Any, Call(leg))
+    journal.call_offered(cast(Any, leg))
+    journal.event(call, CallAnswered(leg.call_id, at=time.monotonic()))
+    leg.feed("in", time.monotonic(), 1000)
+    leg.end("caller")
+    await journal.call_finished(call)
+    assert await store.flush(10)
+    detail = await store.call_detail(leg.call_id)
+    assert detail is not None and detail.status == "completed" and detail.recordings == []
+    assert "is not recorded" in caplog.text and "free disk space" in caplog.text

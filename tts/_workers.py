@@ -163,7 +163,7 @@ class ProcessWorker:
                 elif not cancel_sent:
                     self._send(proc, {"op": "cancel", "id": req.get("id")})
                     cancel_sent = True
-        except (_WorkerLost, OSError) as exc:
+        except (_WorkerLost, OSError, ValueError) as exc:  # ValueError: its pipes were already closed
             self._kill(proc)
             raise _WorkerLost(str(exc) or type(exc).__name__) from None
         if header[:1] != b"O":
@@ -199,7 +199,10 @@ class ProcessWorker:
         proc.wait()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
-                stream.close()
+                try:
+                    stream.close()
+                except OSError:
+                    pass  # closing stdin flushes what the dead worker will never read (broken pipe)
         if self._proc is proc:
             self._proc = None
 

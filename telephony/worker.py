@@ -85,6 +85,7 @@ class MediaWorker:
         self._accounts: list[_Account] = []
         self._stopping = asyncio.Event()
         self._capture_wanted = asyncio.Event()
+        self._early: list[tuple[dict[str, Any], bytes]] | None = []
 
     # --- pjsua2 thread ----------------------------------------------------------------
 
@@ -191,6 +192,9 @@ class MediaWorker:
         writer = self._writer
         if writer is not None and not writer.is_closing():
             writer.write(wire.encode(header, payload))
+        elif self._early is not None:
+            # Before the link is up (e.g. a trunk registration answered during start-up).
+            self._early.append((header, payload))
 
     # --- commands from the control process (asyncio) ---------------------------------
 
@@ -300,6 +304,9 @@ class MediaWorker:
             },
             b"",
         )
+        early, self._early = self._early or [], None
+        for header, payload in early:
+            self._send(header, payload)
         log.info("worker %s listening on %s:%d", self.name, self.spec.host, self.spec.sip_port)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._stopping.set)

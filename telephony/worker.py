@@ -8,14 +8,12 @@ audio pump that batches captured frames every 20 ms).
 from __future__ import annotations
 
 import asyncio
-import collections
 import gc
 import logging
 import os
 import re
 import signal
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +33,6 @@ log = logging.getLogger(__name__)
 
 PUMP_SECONDS = 0.02
 STATS_SECONDS = 1.0
-_RETIRE_SECONDS = 0.5  # far longer than the pump holds a reference (one 20 ms batch)
 MAX_LEGS = 4  # compiled into the pjsua2-python wheel (see ARCHITECTURE.md)
 _X_HEADER = re.compile(r"^(X-[A-Za-z0-9-]+):\s*(.*?)\s*$", re.MULTILINE)
 
@@ -76,9 +73,8 @@ class MediaWorker:
         self.public_port = spec.sip_port
         self.pj = PjThread()
         self.legs: dict[str, WorkerLeg] = {}
-        # leg id -> (caller audio port, tap port): the pump's view, ports only (see retire()).
+        # leg id -> (caller audio port, tap port): the pump reads only ports, never legs.
         self._capturing: dict[str, tuple[CapturePort, CapturePort | None]] = {}
-        self._retired: collections.deque[tuple[float, list[object]]] = collections.deque()
         self.spool = Path(tempfile.mkdtemp(prefix=f"ivr-{name}-"))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -146,27 +142,6 @@ class MediaWorker:
         """Forget a finished leg at once, on this thread, before pjsua reuses its slot (pjsua2 thread)."""
         self.legs.pop(leg.leg_id, None)
         gc.collect()
-
-    def retire(self, *objects: object) -> None:
-        """Keep dropped capture ports alive a little longer, then free them on the pjsua2 thread.
-
-        The audio pump on the asyncio thread can briefly hold a port it is draining; if that
-        reference were the last one, the port would be destroyed there and pjlib aborts
-        ("Calling pjlib from unknown/external thread"). Legs are never seen by that thread.
-        """
-        kept = [o for o in objects if o is not None]
-        if kept:
-            self._retired.append((time.monotonic() + _RETIRE_SECONDS, kept))
-
-    def _free_retired(self, everything: bool = False) -> None:
-        """Drop retired objects whose grace period is over, and collect their cycles here (pjsua2 thread)."""
-        now = time.monotonic()
-        freed = False
-        while self._retired and (everything or self._retired[0][0] <= now):
-            self._retired.popleft()
-            freed = True
-        if freed:
-            gc.collect()
 
     def capture_changed(self, leg: WorkerLeg) -> None:
         """Register or unregister a leg with the audio pump."""
@@ -265,7 +240,6 @@ class MediaWorker:
 
     async def _report_stats(self) -> None:
         def sample() -> dict[str, Any]:
-            self._free_retired()
             ep = self.pj.endpoint
             return {
                 "legs": len(self.legs),
@@ -293,6 +267,9 @@ class MediaWorker:
         except TelephonyError as exc:
             log.error("worker %s: %s", self.name, exc)
             return 2
+        # This thread touches pjsua2 objects too (the audio pump may drop the last reference to a
+        # capture port): pjlib must know it, or it aborts ("unknown/external thread").
+        pj.Endpoint.instance().libRegisterThread("worker-asyncio")
         reader, self._writer = await self._connect()
         self._send(
             {
@@ -360,7 +337,6 @@ class MediaWorker:
         def forget() -> None:
             self.legs.clear()
             self._capturing.clear()
-            self._free_retired(everything=True)
             for acc in self._accounts:
                 acc.shutdown()
             self._accounts.clear()

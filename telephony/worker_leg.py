@@ -33,7 +33,6 @@ class LegHost(Protocol):
 
     def emit(self, header: dict[str, Any], payload: bytes = b"") -> None: ...
     def post(self, fn: Callable[[], None]) -> None: ...
-    def retire(self, *objects: object) -> None: ...
     def leg_ended(self, leg: WorkerLeg) -> None: ...
     def capture_changed(self, leg: WorkerLeg) -> None: ...
 
@@ -175,10 +174,9 @@ class WorkerLeg(pj.Call):
     def _drop_capture(self) -> None:
         if not self.ended:
             disconnect(self.audio, self.capture)
-        # Dropping the ports destroys them, which also removes any remaining connection. The
-        # worker's audio pump may hold them for a moment on its own thread, so the worker frees
-        # them later on this one (a port destroyed on an unregistered thread aborts pjlib).
-        self.host.retire(self.capture, self.tap_out)
+        # Dropping the ports destroys them, which also removes any remaining connection. If the
+        # worker's audio pump still holds one for a moment, it is destroyed there: that thread is
+        # registered with pjlib (MediaWorker.run), so this is allowed.
         self.capture = self.tap_out = None
 
     def _emit_playback(self, kind: str, playback_id: str, interrupted: bool) -> None:
@@ -191,7 +189,6 @@ class WorkerLeg(pj.Call):
         if peer is not None:
             peer.peer = None
         self.peer = None
-        self.host.retire(self.capture, self.tap_out)
         self.capture = self.tap_out = None
         self.audio = None
         self.host.capture_changed(self)

@@ -18,6 +18,7 @@ import pjsua2 as pj
 
 from ivr.core.errors import TelephonyError
 from telephony.endpoint import EndpointSpec, account_config, init_endpoint, sip_headers, stream_codec
+from telephony.media import destroy_now
 from telephony.pjthread import PjThread, vector_bytes
 
 log = logging.getLogger(__name__)
@@ -274,12 +275,15 @@ class Softphone:
             time.sleep(0.05)
 
         def forget() -> None:
+            for player in self._players:
+                destroy_now(player)
             self._players.clear()
             self._calls.clear()
             self._call = None
             if self._acc is not None:
                 self._acc.shutdown()
             self._acc = None
+            destroy_now(self._rx)
             self._rx = None
 
         self._pj.stop(forget)

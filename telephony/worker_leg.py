@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import pjsua2 as pj
 
 from telephony.endpoint import sip_headers, stream_codec
-from telephony.media import CapturePort, Playlist, disconnect
+from telephony.media import CapturePort, Playlist, destroy_now, disconnect
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +174,10 @@ class WorkerLeg(pj.Call):
     def _drop_capture(self) -> None:
         if not self.ended:
             disconnect(self.audio, self.capture)
-        # Dropping the ports destroys them, which also removes any remaining connection. If the
-        # worker's audio pump still holds one for a moment, it is destroyed there: that thread is
-        # registered with pjlib (MediaWorker.run), so this is allowed.
+        # Destroying the ports removes any remaining connection; the pump may still hold the
+        # Python objects for a moment, but only reads their frame queues.
+        destroy_now(self.capture)
+        destroy_now(self.tap_out)
         self.capture = self.tap_out = None
 
     def _emit_playback(self, kind: str, playback_id: str, interrupted: bool) -> None:
@@ -189,6 +190,8 @@ class WorkerLeg(pj.Call):
         if peer is not None:
             peer.peer = None
         self.peer = None
+        destroy_now(self.capture)
+        destroy_now(self.tap_out)
         self.capture = self.tap_out = None
         self.audio = None
         self.host.capture_changed(self)

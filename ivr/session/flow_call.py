@@ -103,6 +103,7 @@ class FlowCall:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finished = asyncio.Event()
         self._voicemail_keys: asyncio.Queue[str] | None = None
+        self._transferring = False
 
     @property
     def call_id(self) -> str:
@@ -211,6 +212,7 @@ class FlowCall:
             elif isinstance(action, RecordVoicemail):
                 self._when_quiet(functools.partial(self._spawn, self._voicemail(action)))
             elif isinstance(action, TransferRequested):
+                self._transferring = True  # the call goes on in the transfer, which ends it
                 self._when_quiet(functools.partial(self._spawn, self._transfer(action)))
             elif isinstance(action, HangupRequested):
                 log.info("call %s: flow ends the call (%s)", self.call_id, action.reason)
@@ -223,7 +225,7 @@ class FlowCall:
         elif self.state is None or self.state.status != LISTENING:
             self.listen = None  # the caller's turn is over (lookup, transfer, hangup ...)
             self._cancel_timer()
-        if self.state is not None and self.state.done and not self._after_prompts and not self._playing:
+        if self._flow_over() and not self._after_prompts and not self._playing:
             self._finished.set()
 
     async def _speak(self, action: Say | Play) -> None:
@@ -249,8 +251,11 @@ class FlowCall:
         pending, self._after_prompts = self._after_prompts, []
         for fn in pending:
             fn()
-        if self.state is not None and self.state.done and not pending:
+        if self._flow_over() and not pending:
             self._finished.set()
+
+    def _flow_over(self) -> bool:
+        return self.state is not None and self.state.done and not self._transferring
 
     def _when_quiet(self, fn: Callable[[], Any]) -> None:
         """Run `fn` once every queued prompt has played (a goodbye is heard before the BYE)."""

@@ -254,7 +254,8 @@ class _QueuedCall:
         await asyncio.gather(*self.dialing.values(), return_exceptions=True)
         if self.acd.waiting(call_id):
             self.acd.abandon(call_id)
-            if self.leg_ended():
+            hangup = getattr(self.leg, "hangup_event", None)
+            if hangup is not None and hangup.by == "caller":  # not a shutdown or a dead worker
                 self.desk.outcome(call_id, "abandoned")
         if self.connected:
             self.acd.call_ended(call_id)
@@ -265,6 +266,7 @@ class _QueuedCall:
             await self.hold.close()
 
     def leg_ended(self) -> bool:
+        """True once the caller's leg has hung up."""
         return bool(getattr(self.leg, "ended", False))
 
 

@@ -57,7 +57,7 @@ def run_level(n: int, rounds: int, wav: Path, out: Path) -> dict[str, float]:
         for _ in range(rounds):
             procs = []
             for _ in range(n):
-                procs.append(start_call(srv.uri, f"quiet play {wav}", "+4 hangup", max_seconds=60))
+                procs.append(start_call(srv.uri, f"quiet play {wav}", "+10 hangup", max_seconds=60))
                 time.sleep(0.1)
             for proc in procs:
                 t = finish_call(proc, timeout=120)

@@ -8,9 +8,10 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ivr.core.audio import check_call_rate
+from ivr.core.audio import Resampler, check_call_rate
 from ivr.core.errors import CallEndedError, TelephonyError
 from ivr.core.eventqueue import EventQueue
 from ivr.core.events import AudioChunk, CallAnswered, DtmfDigit, Event, Hangup, PlaybackDone, PlaybackStarted
@@ -21,6 +22,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _AUDIO_BACKLOG = 250  # 5 s of 20 ms frames; older frames are dropped if a consumer stalls
+
+
+@dataclass
+class _Consumer:
+    """One reader of a leg's audio: its queue, the rate it wants, and whether it wants both directions."""
+
+    rate: int
+    tap: bool
+    queue: asyncio.Queue[AudioChunk | None] = field(default_factory=lambda: asyncio.Queue(_AUDIO_BACKLOG))
+    resamplers: dict[str, Resampler] = field(default_factory=dict)
 
 
 class RemoteCallLeg:
@@ -49,7 +60,8 @@ class RemoteCallLeg:
         self._answered = asyncio.Event()
         self._ended = asyncio.Event()
         self._events = EventQueue()
-        self._audio_q: dict[str, asyncio.Queue[AudioChunk | None]] = {}
+        self._consumers: list[_Consumer] = []
+        self._capture_rate = 16000
         self._playbacks: dict[str, asyncio.Future[bool]] = {}
         self._transfer: asyncio.Future[int] | None = None
 
@@ -97,12 +109,12 @@ class RemoteCallLeg:
 
     async def audio(self, rate: int = 16000) -> AsyncIterator[AudioChunk]:  # type: ignore[override]
         """Caller audio, 20 ms PCM16 frames at `rate`, until hangup."""
-        async for chunk in self._capture("in", rate, tap=False):
+        async for chunk in self._capture(rate, tap=False):
             yield chunk
 
     async def tap(self, rate: int = 16000) -> AsyncIterator[AudioChunk]:  # type: ignore[override]
         """Both directions for recording: 'in' (caller) and 'out' (what the caller hears)."""
-        async for chunk in self._capture("both", rate, tap=True):
+        async for chunk in self._capture(rate, tap=True):
             yield chunk
 
     async def play(self, pcm: bytes, rate: int) -> str:
@@ -167,29 +179,43 @@ class RemoteCallLeg:
         header["leg"] = self.call_id
         self.link.send(header, payload)
 
-    async def _capture(self, key: str, rate: int, tap: bool) -> AsyncIterator[AudioChunk]:
+    async def _capture(self, rate: int, tap: bool) -> AsyncIterator[AudioChunk]:
         check_call_rate(rate)
         if self.ended:
             return
-        q: asyncio.Queue[AudioChunk | None] = asyncio.Queue(_AUDIO_BACKLOG)
-        self._audio_q[key] = q
-        self._send({"t": "capture", "rate": rate, "on": True, "tap": tap or "both" in self._audio_q})
+        # Any number of consumers (recognizer, recorder, voicemail ...) share one capture in the
+        # worker, at the first consumer's rate; others get their own rate by resampling here.
+        consumer = _Consumer(rate=rate, tap=tap)
+        first = not self._consumers
+        self._consumers.append(consumer)
+        if first:
+            self._capture_rate = rate
+        if first or (tap and not any(c.tap for c in self._consumers[:-1])):
+            self._send({"t": "capture", "rate": self._capture_rate, "on": True,
+                        "tap": any(c.tap for c in self._consumers)})  # fmt: skip
         try:
-            while (chunk := await q.get()) is not None:
+            while (chunk := await consumer.queue.get()) is not None:
                 yield chunk
         finally:
-            self._audio_q.pop(key, None)
-            if not self.ended and not self._audio_q:
-                self._send({"t": "capture", "rate": rate, "on": False})
+            self._consumers.remove(consumer)
+            if not self.ended and not self._consumers:
+                self._send({"t": "capture", "rate": self._capture_rate, "on": False})
 
     def _audio(self, pcm: bytes, rate: int, direction: str) -> None:
-        chunk = AudioChunk(self.call_id, pcm=pcm, rate=rate, direction=direction, at=time.monotonic())
-        for key, q in self._audio_q.items():
-            if key == "in" and direction != "in":
+        at = time.monotonic()
+        for consumer in self._consumers:
+            if direction != "in" and not consumer.tap:
                 continue
+            data = pcm
+            if rate != consumer.rate:
+                resampler = consumer.resamplers.get(direction)
+                if resampler is None or resampler.src_rate != rate:
+                    resampler = consumer.resamplers[direction] = Resampler(rate, consumer.rate)
+                data = resampler.process(pcm)
+            q = consumer.queue
             if q.full():
                 q.get_nowait()  # a stalled consumer loses the oldest audio, never the newest
-            q.put_nowait(chunk)
+            q.put_nowait(AudioChunk(self.call_id, pcm=data, rate=consumer.rate, direction=direction, at=at))
 
     def _event(self, msg: dict[str, Any]) -> None:
         kind, now = msg["t"], time.monotonic()
@@ -239,7 +265,7 @@ class RemoteCallLeg:
         self._playbacks.clear()
         if self._transfer is not None and not self._transfer.done():
             self._transfer.set_exception(CallEndedError(f"call {self.call_id} ended during transfer"))
-        for q in self._audio_q.values():
+        for q in (c.queue for c in self._consumers):
             if q.full():
                 q.get_nowait()
             q.put_nowait(None)

@@ -84,12 +84,12 @@ class Renderer:
     def _run(self, text: str, settings: VoiceSettings) -> tuple[bytes, int]:
         engine = self._engine
         self._errors.clear()
-        if settings != self._applied:
-            # Queued with the utterance so one driver loop applies them; a loop of its own would
-            # re-speak the driver's previous text.
-            engine.setProperty("voice", settings.voice)
-            engine.setProperty("rate", settings.wpm)
-            engine.setProperty("volume", settings.volume)
+        # Applied with every utterance, queued with it so one driver loop applies them (a loop of
+        # its own would re-speak the driver's previous text). pyttsx3.init() shares one engine
+        # per process, so other users may have changed them since our last utterance.
+        engine.setProperty("voice", settings.voice)
+        engine.setProperty("rate", settings.wpm)
+        engine.setProperty("volume", settings.volume)
         if os.path.exists(self._wav):
             os.unlink(self._wav)
         engine.save_to_file(text, self._wav)

@@ -14,6 +14,7 @@ import pytest
 
 from ivr.storage.errors import StorageError
 from ivr.storage.pg_server import TemporaryPostgres
+from tests.conftest import skip_unless_ci
 
 _server: TemporaryPostgres | None = None
 _users = 0
@@ -28,7 +29,7 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[TemporaryPostgres]:
         try:
             server = TemporaryPostgres()
         except StorageError as exc:
-            pytest.skip(f"no PostgreSQL for this test: {exc}")
+            skip_unless_ci(f"no PostgreSQL for this test: {exc}")
         server.start()
         _server = server
     _users += 1  # each test module that re-exports this fixture holds one reference

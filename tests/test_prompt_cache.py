@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ivr.core.config import TtsConfig
+from tests.conftest import skip_unless_ci
 from tts.cache import PromptCache, PromptCacheError
 from tts.pyttsx3_engine import Pyttsx3Synthesizer
 
@@ -151,10 +152,10 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        skip_unless_ci("mounting a tmpfs needs root")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        skip_unless_ci(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         yield mnt
     finally:

@@ -25,6 +25,7 @@ from recordings import (
     record_tap,
     repair_recordings,
 )
+from tests.conftest import skip_unless_ci
 from tests.test_recordings import FRAME, RATE, _crash, chunk, read_stereo, tone
 
 KEY_B64 = base64.b64encode(bytes(range(32))).decode()
@@ -105,10 +106,10 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / f"tiny-{uuid.uuid4().hex[:6]}"
     mnt.mkdir()
     if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("needs root to mount a tiny tmpfs")
+        skip_unless_ci("needs root to mount a tiny tmpfs")
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+        skip_unless_ci(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
     try:
         yield mnt
     finally:

@@ -139,7 +139,8 @@ def _build_step(sid: str, raw: dict[str, Any], doc: YamlDocument, defaults: dict
         length = raw.get("length")
         slot = SlotSpec(raw["slot"], int(raw.get("min_length", length or 1)), int(raw.get("max_length", length or 32)))
         return CollectStep(sid, line, _settings(raw, defaults), slot, raw.get("terminator", "#"),
-                           raw.get("confirm", ""), raw["next"], tuple(_intent_choices(raw, doc, path)))
+                           raw.get("confirm", ""), raw["next"], tuple(_intent_choices(raw, doc, path)),
+                           raw.get("sensitive", False))
     if kind == "branch":
         conditions = []
         for i, c in enumerate(raw["conditions"]):

@@ -174,6 +174,7 @@ class CollectStep(Step):
     confirm: str = ""
     next: str = ""
     choices: tuple[Choice, ...] = ()
+    sensitive: bool = False  # card digits and the like: recording paused, input masked while the step runs
 
     def edges(self) -> list[tuple[str, str]]:
         out = [("next", self.next)]

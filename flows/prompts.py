@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from flows.numbers import digit_words, number_words, ordinal_words
+from ivr.core.redact import REDACTED_VALUE
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
@@ -117,8 +118,11 @@ def lookup(variables: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def render(template: str, variables: Mapping[str, Any]) -> str:
-    """Fill a template; a missing value renders as an empty string (the validator prevents most)."""
+def render(template: str, variables: Mapping[str, Any], hidden: Collection[str] = ()) -> str:
+    """Fill a template; a missing value renders as an empty string (the validator prevents most).
+
+    Variables named in `hidden` (and their fields) render as REDACTED_VALUE: the text for records and logs.
+    """
 
     def fill(m: re.Match[str]) -> str:
         if m.group(0) == "{{":
@@ -126,9 +130,16 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
         if m.group(0) == "}}":
             return "}"
         path, _, fmt = m.group(1).strip().partition(":")
+        if any(shares_value(path.strip(), name) for name in hidden):
+            return REDACTED_VALUE
         value = lookup(variables, path.strip())
         if value is None:
             return ""
         return _FORMATS.get(fmt.strip(), str)(value)
 
     return _FIELD.sub(fill, template)
+
+
+def shares_value(path: str, name: str) -> bool:
+    """Whether placeholder `path` shows variable `name`: 'card' and 'card.x' do, and so does 'pay' for 'pay.card'."""
+    return path == name or path.startswith(name + ".") or name.startswith(path + ".")

@@ -44,6 +44,7 @@ from ivr.core.events import (
     Play,
     RecordVoicemail,
     Say,
+    SensitiveInput,
     Timeout,
     Transcript,
     TransferRequested,
@@ -63,6 +64,10 @@ class FlowRunner:
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
         self.classifier = IntentClassifier(flow.intents)
+        # Variables filled by sensitive collect steps: prompts reading them back are stored and logged masked.
+        self.secrets = frozenset(
+            s.settings.into for s in flow.steps.values() if isinstance(s, CollectStep) and s.sensitive
+        )
 
     def start(self, call_id: str, variables: Mapping[str, Any] | None = None) -> tuple[RunState, Actions]:
         """Begin a call at the flow's start step; `variables` adds e.g. caller and callee."""
@@ -91,7 +96,8 @@ class FlowRunner:
                 return state, []
         if isinstance(event, Hangup | Cancel):
             by = "caller" if isinstance(event, Hangup) else "cancel"
-            return dataclasses.replace(state, status=DONE, ended_by=by, pending=""), []
+            state = _sensitivity(state, "", actions)
+            return dataclasses.replace(state, status=DONE, ended_by=by, pending=""), actions
         step = self.flow.step(state.step)
         goto: str | None = None
         if state.status == LISTENING and isinstance(step, InputStep | CollectStep):
@@ -142,6 +148,7 @@ class FlowRunner:
             visits[step_id] = int(visits.get(step_id, 0)) + 1
             state = dataclasses.replace(state.with_vars(visits=visits), step=step_id, pending="", digits="",
                                         confirming="")
+            state = _sensitivity(state, step_id if isinstance(step, CollectStep) and step.sensitive else "", actions)
             nxt = self._enter(state, step, actions)
             if isinstance(nxt, RunState):
                 return nxt
@@ -150,11 +157,13 @@ class FlowRunner:
                         f"'{step_id}'; validate it with `ivr flows validate`")
 
     def say(self, state: RunState, texts: tuple[str, ...], actions: Actions, barge_in: bool = True) -> None:
-        """Queue each prompt template, rendered with the call's variables."""
+        """Queue each prompt template, rendered with the call's variables (and masked for the record)."""
         for text in texts:
             spoken = render(text, state.variables).strip()
             if spoken:
-                actions.append(Say(state.call_id, text=spoken, barge_in=barge_in))
+                shown = render(text, state.variables, self.secrets).strip() if self.secrets else spoken
+                actions.append(Say(state.call_id, text=spoken, barge_in=barge_in,
+                                   redacted=shown if shown != spoken else ""))
 
     def _enter(self, state: RunState, step: Any, actions: Actions) -> RunState | tuple[RunState, str]:
         """Do a step's work: return (state, next step id) to go on, or the state to stop in."""
@@ -198,13 +207,25 @@ class FlowRunner:
         if isinstance(step, TransferStep):
             self.say(state, step.text, actions, barge_in=False)
             actions.append(TransferRequested(cid, target=step.target, queue=step.queue, priority=step.priority,
-                                             skills=step.skills, reason=render(step.reason, state.variables)))
+                                             skills=step.skills,
+                                             reason=render(step.reason, state.variables, self.secrets)))
             return dataclasses.replace(state, status=DONE, ended_by="transfer")
         if isinstance(step, HangupStep):
             self.say(state, step.text, actions, barge_in=False)
-            actions.append(HangupRequested(cid, reason=render(step.reason, state.variables)))
+            actions.append(HangupRequested(cid, reason=render(step.reason, state.variables, self.secrets)))
             return dataclasses.replace(state, status=DONE, ended_by="hangup")
         raise FlowError(f"step '{step.id}' has kind {step.kind!r}, which this runner cannot run")
+
+
+def _sensitivity(state: RunState, step_id: str, actions: Actions) -> RunState:
+    """Leaving a sensitive step ends its SensitiveInput; entering one (`step_id`) starts a new one."""
+    if state.sensitive_step == step_id:
+        return state
+    if state.sensitive_step:
+        actions.append(SensitiveInput(state.call_id, on=False, step=state.sensitive_step))
+    if step_id:
+        actions.append(SensitiveInput(state.call_id, on=True, step=step_id))
+    return dataclasses.replace(state, sensitive_step=step_id)
 
 
 def _render_tree(value: Any, variables: Mapping[str, Any]) -> Any:

@@ -59,6 +59,11 @@ def _problem(doc: YamlDocument, error: jsonschema.ValidationError) -> Problem:
         allowed = _allowed_fields(error)
         extra = [k for k in error.instance if k not in allowed]
         key = extra[0] if extra else "?"
+        if key == "sensitive" and path[:1] == ("steps",):
+            return Problem(doc.line((*path, key)),
+                           f"{where}: only a collect step can be sensitive, not a {error.instance.get('kind')} step",
+                           "take the card number or PIN in a 'kind: collect' step with 'sensitive: true' (it "
+                           "pauses the recording and masks the input while it runs), or remove 'sensitive' here")
         return Problem(doc.line((*path, key)), f"{where}: unknown field '{key}'",
                        f"{_suggest(key, allowed)}allowed fields here: {', '.join(allowed)}")
     if error.validator == "required":

@@ -30,6 +30,7 @@ class RunState:
     confirming: str = ""  # a value heard with low confidence, waiting for the caller's yes or no
     ended_by: str = ""  # 'transfer', 'hangup', 'caller' or 'cancel' once DONE
     swallow_key: str = ""  # a terminator typed after a full-length entry must not leak into the next step
+    sensitive_step: str = ""  # the sensitive collect step in progress (SensitiveInput on was emitted for it)
 
     @property
     def done(self) -> bool:

@@ -11,6 +11,7 @@ from flows.numbers import digits_in
 from flows.slots import parse_slot, words, yes_no
 from flows.state import LISTENING, RunState
 from ivr.core.events import Event, IntentDetected, Listen
+from ivr.core.redact import REDACTED_SPEECH, redact_keys
 
 if TYPE_CHECKING:
     from flows.runner import FlowRunner
@@ -46,7 +47,7 @@ def _listen(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, 
     actions.append(Listen(
         state.call_id, timer=timer, timeout=s.timeout, speech=s.speech, dtmf=s.dtmf, max_digits=max_digits,
         terminator=terminator, barge_in=s.barge_in,
-        phrases=("yes", "no") if yes_no_only else _phrases(runner, step), vad=s.vad,
+        phrases=("yes", "no") if yes_no_only else _phrases(runner, step), vad=s.vad, sensitive=_sensitive(step),
     ))
     return dataclasses.replace(state, status=LISTENING, pending=timer, digits="")
 
@@ -78,11 +79,17 @@ def _choose(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, 
     return state, choice.next
 
 
-def _detected(state: RunState, step_id: str, text: str, intent: str, confidence: float,
+def _sensitive(step: InputStep | CollectStep) -> bool:
+    return isinstance(step, CollectStep) and step.sensitive
+
+
+def _detected(state: RunState, step: InputStep | CollectStep, text: str, intent: str, confidence: float,
               ranked: tuple[tuple[str, float], ...], source: str, actions: list[Event]) -> RunState:
-    actions.append(IntentDetected(state.call_id, step=step_id, text=text, intent=intent,
+    if _sensitive(step):  # the slot variable keeps the value; the turn, its record and `last` do not
+        text = redact_keys(text) if source == "dtmf" else REDACTED_SPEECH
+    actions.append(IntentDetected(state.call_id, step=step.id, text=text, intent=intent,
                                   confidence=round(confidence, 4), ranked=ranked, source=source))
-    return state.with_vars(last={"text": text, "intent": intent, "confidence": round(confidence, 4), "step": step_id})
+    return state.with_vars(last={"text": text, "intent": intent, "confidence": round(confidence, 4), "step": step.id})
 
 
 def on_digit(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, digit: str,
@@ -105,11 +112,11 @@ def on_digit(runner: FlowRunner, state: RunState, step: InputStep | CollectStep,
     typed = state.digits + digit
     keys = [k for c in step.choices for k in c.keys]
     if not any(k.startswith(typed) for k in keys):
-        state = _detected(state, step.id, typed, "", 0.0, (), "dtmf", actions)
+        state = _detected(state, step, typed, "", 0.0, (), "dtmf", actions)
         return _no_match(runner, state, step, actions)
     exact = [c for c in step.choices if typed in c.keys]
     if exact and not any(k != typed and k.startswith(typed) for k in keys):
-        state = _detected(state, step.id, typed, exact[0].name, 1.0, ((exact[0].name, 1.0),), "dtmf", actions)
+        state = _detected(state, step, typed, exact[0].name, 1.0, ((exact[0].name, 1.0),), "dtmf", actions)
         return _choose(runner, state, step, exact[0])
     return dataclasses.replace(state, digits=typed), None
 
@@ -119,11 +126,11 @@ def _dtmf_complete(runner: FlowRunner, state: RunState, step: InputStep | Collec
     typed = state.digits
     if isinstance(step, InputStep):
         exact = [c for c in step.choices if typed in c.keys]
-        state = _detected(state, step.id, typed, exact[0].name if exact else "", 1.0 if exact else 0.0,
+        state = _detected(state, step, typed, exact[0].name if exact else "", 1.0 if exact else 0.0,
                           (), "dtmf", actions)
         return _choose(runner, state, step, exact[0]) if exact else _no_match(runner, state, step, actions)
     value = parse_slot(step.slot, dtmf=typed)
-    state = _detected(state, step.id, typed, step.slot.type if value else "", 1.0 if value else 0.0,
+    state = _detected(state, step, typed, step.slot.type if value else "", 1.0 if value else 0.0,
                       (), "dtmf", actions)
     if value is None:
         return _no_match(runner, state, step, actions)
@@ -189,7 +196,7 @@ def on_speech(runner: FlowRunner, state: RunState, step: InputStep | CollectStep
     if isinstance(step, CollectStep):
         value = parse_slot(step.slot, text=text) if tokens else None
         if value is not None:
-            state = _detected(state, step.id, text, step.slot.type, 1.0, (), "speech", actions)
+            state = _detected(state, step, text, step.slot.type, 1.0, (), "speech", actions)
             state = state.with_vars(**{step.settings.into: value})
             if step.confirm:
                 return _ask_confirm(runner, state, step, f"slot:{value}", step.confirm, actions), None
@@ -199,13 +206,13 @@ def on_speech(runner: FlowRunner, state: RunState, step: InputStep | CollectStep
         phrase = _phrase_choice(step, text)
         picked = (key_choice, 1.0) if key_choice else phrase
         if picked is not None:
-            state = _detected(state, step.id, text, picked[0].name, picked[1], (), "speech", actions)
+            state = _detected(state, step, text, picked[0].name, picked[1], (), "speech", actions)
             return _choose(runner, state, step, picked[0])
     intents = [c.intent for c in step.choices if c.intent]
     ranked = runner.classifier.classify(text, intents) if intents and tokens else []
     top = ranked[0] if ranked else None
     pairs = tuple((r.intent, r.confidence) for r in ranked[:3])
-    state = _detected(state, step.id, text, top.intent if top else "", top.confidence if top else 0.0, pairs,
+    state = _detected(state, step, text, top.intent if top else "", top.confidence if top else 0.0, pairs,
                       "speech", actions)
     s = step.settings
     if top is None or top.confidence < s.confidence:

@@ -13,10 +13,12 @@ from flows.model import (
     InputStep,
     LookupStep,
     Problem,
+    SetStep,
     Step,
+    TransferStep,
     VoicemailStep,
 )
-from flows.prompts import TemplateSyntaxError, placeholders
+from flows.prompts import TemplateSyntaxError, placeholders, shares_value
 from flows.yaml_source import Path, YamlDocument
 
 # Variables every call has, set by the session or the runner itself.
@@ -40,6 +42,7 @@ def validate(flow: Flow, doc: YamlDocument) -> list[Problem]:
     problems += _unreachable(flow)
     problems += _input_less_loops(flow)
     problems += _variable_problems(flow, doc)
+    problems += _read_back_problems(flow, doc)
     return problems
 
 
@@ -220,6 +223,31 @@ def _variable_problems(flow: Flow, doc: YamlDocument) -> list[Problem]:
                         problems.append(Problem(line, f"step '{sid}': condition reads '{path}', which is not set "
                                                       "on every path to this step",
                                                 "set it earlier, or declare it under 'variables' with a default"))
+    return problems
+
+
+def _read_back_problems(flow: Flow, doc: YamlDocument) -> list[Problem]:
+    """A prompt outside a sensitive step must not speak a sensitive value: the recording is not paused there."""
+    secrets = {s.settings.into: s.id for s in flow.steps.values() if isinstance(s, CollectStep) and s.sensitive}
+    problems = []
+    for sid, step in flow.steps.items():
+        if (isinstance(step, CollectStep) and step.sensitive) or isinstance(step, HttpStep | LookupStep | SetStep):
+            continue
+        spoken = list(step.text) if isinstance(step, TransferStep) else step.templates()  # a reason is not spoken
+        for template in spoken:
+            try:
+                refs = [p.path for p in placeholders(template)]
+            except TemplateSyntaxError:
+                continue  # reported by _variable_problems
+            for path in refs:
+                name = next((n for n in secrets if shares_value(path, n)), None)
+                if name is not None:
+                    problems.append(Problem(
+                        _line_of_text(doc, sid, template),
+                        f"step '{sid}': prompt speaks '{{{path}}}', which sensitive step '{secrets[name]}' "
+                        "collects; the recording is not paused here",
+                        f"read it back only in the 'confirm' of step '{secrets[name]}', or leave it out",
+                    ))
     return problems
 
 

@@ -13,6 +13,7 @@ from flows.runner import FlowRunner
 from flows.state import RunState
 from ivr.core.errors import FlowError
 from ivr.core.events import (
+    Cancel,
     DtmfDigit,
     Event,
     Hangup,
@@ -26,6 +27,7 @@ from ivr.core.events import (
     PlaybackDone,
     RecordVoicemail,
     Say,
+    SensitiveInput,
     Timeout,
     Transcript,
     TransferRequested,
@@ -339,3 +341,139 @@ def test_replace_keeps_frozen_state_semantics() -> None:
     assert state.variables == {"a": {"b": 1}} and changed.variables == {"a": {"b": 1, "c": 2}}
     with pytest.raises(dataclasses.FrozenInstanceError):
         state.step = "x"  # type: ignore[misc]
+
+
+PAY = """\
+flow: pay
+start: greet
+defaults: {on_failure: agent, no_input_retries: 0, no_match_retries: 0}
+intents:
+  agent: {examples: [agent, a person, talk to someone, speak to an agent]}
+steps:
+  greet: {kind: say, text: Welcome to payments., next: card}
+  card:
+    kind: collect
+    sensitive: true
+    slot: digits
+    min_length: 13
+    max_length: 19
+    into: card
+    prompt: Enter your card number, then hash.
+    confirm: I heard {card:digits}, right?
+    intents: {agent: agent}
+    next: check
+  check:
+    kind: branch
+    conditions:
+      - {if: card > 4000000000000000 and card < 5000000000000000, next: cvv}
+    else: declined
+  cvv: {kind: collect, sensitive: true, slot: digits, length: 3, into: cvv, prompt: "And the code?", next: charge}
+  charge:
+    kind: http
+    method: POST
+    url: http://pay.local/charge
+    body: {card: "{card}", cvv: "{cvv}"}
+    next: paid
+    on_error: declined
+  paid: {kind: hangup, text: Thank you., reason: paid}
+  declined: {kind: hangup, text: "Sorry, that card was declined.", reason: "declined {card}"}
+  agent: {kind: transfer, queue: billing, reason: "caller said {last.text}"}
+"""
+CARD = "4111111111111111"
+
+
+@pytest.fixture(scope="module")
+def pay() -> FlowRunner:
+    return FlowRunner(load_flow_text(PAY, "pay.yaml"))
+
+
+def sensitivity(actions: list[Event]) -> list[tuple[bool, str]]:
+    return [(a.on, a.step) for a in of(SensitiveInput, actions)]
+
+
+def keys(runner: FlowRunner, state: RunState, digits: str) -> tuple[RunState, list[Event]]:
+    out: list[Event] = []
+    for d in digits:
+        state, actions = runner.handle(state, DtmfDigit("c1", digit=d))
+        out += actions
+    return state, out
+
+
+def no_digits_of(card: str, actions: list[Event]) -> None:
+    """Nothing the session records or logs (turn texts, IVR text, reasons) holds the card."""
+    shown = [a.redacted or a.text for a in of(Say, actions)] + [a.text for a in of(IntentDetected, actions)]
+    shown += [a.reason for a in of(TransferRequested, actions)] + [a.reason for a in of(HangupRequested, actions)]
+    assert not [s for s in shown if card[:6] in s.replace(" ", "") or "four one one one" in s], shown
+
+
+def test_sensitive_collect_starts_after_earlier_prompts_and_ends_when_the_slot_is_filled(pay: FlowRunner) -> None:
+    state, actions = pay.start("c1")
+    assert [type(a).__name__ for a in actions] == ["Say", "SensitiveInput", "Say", "Listen"]
+    assert sensitivity(actions) == [(True, "card")] and of(Listen, actions)[0].sensitive
+    assert state.sensitive_step == "card"
+    state, actions = keys(pay, state, CARD + "#")
+    assert of(IntentDetected, actions)[0].text == "[redacted 16 digits]"
+    assert state.variables["card"] == CARD  # the flow keeps the value: the branch and the http step use it
+    assert state.variables["last"]["text"] == "[redacted 16 digits]"
+    assert sensitivity(actions) == [(False, "card"), (True, "cvv")]  # the next sensitive step pauses anew
+    state, actions = keys(pay, state, "123")
+    request = of(HttpRequest, actions)[0]
+    assert json.loads(request.body) == {"card": CARD, "cvv": "123"}
+    assert sensitivity(actions) == [(False, "cvv")] and actions.index(of(SensitiveInput, actions)[0]) < actions.index(
+        request
+    )
+    assert state.sensitive_step == "" and not of(Listen, actions)
+    no_digits_of(CARD, actions)
+
+
+def test_a_read_back_is_spoken_in_full_but_recorded_masked(pay: FlowRunner) -> None:
+    state, _ = pay.start("c1")
+    spoken = "four one one one " * 4
+    state, actions = pay.handle(state, Transcript("c1", text=spoken.strip(), final=True))
+    (confirm,) = of(Say, actions)
+    assert confirm.text.startswith("I heard four one one one four") and confirm.redacted == "I heard [redacted], right?"
+    assert of(IntentDetected, actions)[0].text == "[redacted speech]" and sensitivity(actions) == []
+    no_digits_of(CARD, actions)
+    state, actions = pay.handle(state, Transcript("c1", text="yes", final=True))
+    assert state.step == "cvv" and sensitivity(actions) == [(False, "card"), (True, "cvv")]
+    state, actions = pay.handle(state, Transcript("c1", text="yes", final=True))  # not three digits: gives up
+    assert sensitivity(actions) == [(False, "cvv")] and of(TransferRequested, actions)
+
+
+@pytest.mark.parametrize(
+    ("event", "how"),
+    [
+        (DtmfDigit("c1", digit="#"), "retries exhausted (too few keys)"),
+        (Timeout("c1", name="card#1"), "no input"),
+        (Transcript("c1", text="let me speak to an agent", final=True), "escape intent"),
+        (Hangup("c1"), "caller hangs up"),
+        (Cancel("c1", reason="shutdown"), "cancelled"),
+    ],
+)
+def test_every_way_out_of_a_sensitive_step_ends_it(pay: FlowRunner, event: Event, how: str) -> None:
+    state, _ = pay.start("c1")
+    state, _ = keys(pay, state, "41")
+    assert state.pending == "card#1"
+    state, actions = pay.handle(state, event)
+    assert sensitivity(actions) == [(False, "card")], how
+    assert state.sensitive_step == "" and state.done, how
+    ends = of(TransferRequested, actions) + of(HangupRequested, actions)
+    assert all(actions.index(of(SensitiveInput, actions)[0]) < actions.index(e) for e in ends), how
+    no_digits_of("41", actions)
+    if ends and isinstance(ends[0], TransferRequested):
+        assert ends[0].reason.startswith("caller said [redacted"), ends[0].reason
+
+
+def test_a_declined_card_is_not_in_the_hangup_reason(pay: FlowRunner) -> None:
+    state, _ = pay.start("c1")
+    state, actions = keys(pay, state, "5500000000000004#")
+    assert state.ended_by == "hangup" and says(actions) == ["Sorry, that card was declined."]
+    assert of(HangupRequested, actions)[0].reason == "declined [redacted]"
+    assert sensitivity(actions) == [(False, "card")]
+
+
+def test_a_flow_without_sensitive_steps_never_pauses(runner: FlowRunner) -> None:
+    state, actions = runner.start("c1")
+    state, more = runner.handle(state, DtmfDigit("c1", digit="1"))
+    assert sensitivity(actions + more) == [] and not of(Listen, more)[0].sensitive
+    assert all(not s.redacted for s in of(Say, actions + more))

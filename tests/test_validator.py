@@ -223,3 +223,65 @@ def test_validate_main_prints_problems(tmp_path: pytest.TempPathFactory, capsys:
     out = capsys.readouterr().out
     assert "bad.yaml:24:" in out and "fix:" in out and "cannot go live" in out
     assert validate_main(tmp_path / "missing.yaml") == 1  # type: ignore[operator]
+
+
+CARD_FLOW = """\
+flow: pay
+start: card
+steps:
+  card:
+    kind: collect
+    sensitive: true
+    slot: digits
+    length: 16
+    into: card
+    prompt: Your card number?
+    confirm: I heard {card:digits}, right?
+    on_no_input: bye
+    on_no_match: bye
+    next: charge
+  charge:
+    kind: http
+    method: POST
+    url: http://pay.local/charge
+    body: {card: "{card}"}
+    next: done
+    on_error: bye
+  done:
+    kind: say
+    text: Thank you.
+    next: bye
+  bye:
+    kind: hangup
+    text: Goodbye.
+"""
+
+
+def test_sensitive_is_a_collect_option_read_back_only_in_its_confirm() -> None:
+    assert problems(CARD_FLOW) == []  # the confirm reads it back (still paused), the http step sends it
+    flow = load_flow_text(CARD_FLOW)
+    assert flow.step("card").sensitive is True  # type: ignore[attr-defined]
+    assert load_flow_text(CARD_FLOW.replace("    sensitive: true\n", "")).step("card").sensitive is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("step", "kind", "line"), [("menu", "menu", 13), ("hello", "say", 9)])
+def test_sensitive_elsewhere_is_rejected_with_a_clear_fix(step: str, kind: str, line: int) -> None:
+    found = problems(GOOD.replace(f"    kind: {kind}\n", f"    kind: {kind}\n    sensitive: true\n"))
+    assert len(found) == 1, found
+    assert found[0][:2] == (line, f"step '{step}': only a collect step can be sensitive, not a {kind} step")
+    assert "'kind: collect' step with 'sensitive: true'" in found[0][2]
+
+
+def test_sensitive_must_be_a_boolean() -> None:
+    found = problems(CARD_FLOW.replace("sensitive: true", "sensitive: yes"))
+    assert len(found) == 1 and "field 'sensitive' must be boolean" in found[0][1]
+
+
+def test_a_prompt_outside_the_sensitive_step_may_not_speak_its_value() -> None:
+    found = problems(CARD_FLOW.replace("text: Thank you.", "text: Charged {card:digits}."))
+    assert len(found) == 1, found
+    line, message, fix = found[0]
+    assert line == 24
+    assert message == "step 'done': prompt speaks '{card}', which sensitive step 'card' collects; the recording is " \
+                      "not paused here"  # fmt: skip
+    assert fix == "read it back only in the 'confirm' of step 'card', or leave it out"

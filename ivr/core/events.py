@@ -210,6 +210,7 @@ class Say(Event):
     kind: ClassVar[str] = "say"
     text: str = ""
     barge_in: bool = True
+    redacted: str = ""  # what records and logs show instead of `text` when it reads back sensitive input
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ class TransferRequested(Event):
 
 # --- flow actions and their answers ------------------------------------------------------
 # The flow runner emits Say, Play, Listen, HttpRequest, LookupRequest, RecordVoicemail,
-# TransferRequested and HangupRequested; the call session carries them out in order and
+# TransferRequested, HangupRequested and SensitiveInput; the call session carries them out in order and
 # answers with Transcript (final), DtmfDigit, Timeout, HttpResult, LookupResult,
 # VoicemailRecorded and Hangup.
 
@@ -256,6 +257,16 @@ class Listen(Event):
     barge_in: bool = True
     phrases: tuple[str, ...] = ()
     vad: tuple[tuple[str, float], ...] = ()
+    sensitive: bool = False  # the answer is sensitive: never log or store what the caller says or keys
+
+
+@dataclass(frozen=True)
+class SensitiveInput(Event):
+    """A sensitive step (card digits) starts (`on`) or ends: pause the recording and mask the caller meanwhile."""
+
+    kind: ClassVar[str] = "sensitive_input"
+    on: bool = True
+    step: str = ""
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ class CallRecorder:
         self._pending = [bytearray(), bytearray()]  # uncommitted PCM16 from sample `_written` on
         self._written = 0
         self._resamplers: dict[int, Resampler] = {}
-        self._paused_since: int | None = None
+        self._paused = False
+        self._silenced: list[tuple[int, int] | None] = [None, None]  # per channel: the current paused run
         self._pauses: list[tuple[float, float]] = []
         self._error: RecordingError | None = None
         self._closed = False
@@ -115,7 +116,7 @@ class CallRecorder:
     @property
     def paused(self) -> bool:
         """True while a PCI pause writes silence."""
-        return self._paused_since is not None
+        return self._paused
 
     @property
     def error(self) -> RecordingError | None:
@@ -124,14 +125,11 @@ class CallRecorder:
 
     def pause(self) -> None:
         """PCI pause: from now on both legs are written as silence (timing stays aligned)."""
-        if self._paused_since is None:
-            self._paused_since = max(self._cursor)
+        self._paused = True
 
     def resume(self) -> None:
         """End a PCI pause."""
-        if self._paused_since is not None:
-            self._pauses.append((self._paused_since / self.rate, max(self._cursor) / self.rate))
-            self._paused_since = None
+        self._paused = False
 
     def write(self, chunk: AudioChunk, *, silence: bool | None = None) -> None:
         """Add one frame; `silence` overrides the pause state (as it was when the frame arrived)."""
@@ -143,8 +141,11 @@ class CallRecorder:
         pcm = chunk.pcm
         if chunk.rate != self.rate:
             pcm = self._resamplers.setdefault(2 * chunk.rate + channel, Resampler(chunk.rate, self.rate)).process(pcm)
-        if silence if silence is not None else self.paused:
+        silent = silence if silence is not None else self.paused
+        if silent:
             pcm = bytes(len(pcm))
+        elif self._silenced != [None, None]:
+            self._end_pause()
         if self._origin is None:
             self._origin = chunk.at
         target = round((chunk.at - self._origin) * self.rate)
@@ -158,6 +159,10 @@ class CallRecorder:
         if 2 * offset > len(buf):
             buf += bytes(2 * offset - len(buf))
         buf += pcm
+        if silent:
+            run = self._silenced[channel]
+            start = self._written + offset
+            self._silenced[channel] = (run[0] if run else start, start + len(pcm) // 2)
         self._cursor[channel] = self._written + len(buf) // 2
         self._commit(max(self._cursor) - self._lag)
         if self._clock() - self._last_flush >= self._flush_every:
@@ -169,6 +174,7 @@ class CallRecorder:
             return self.info
         self._closed = True
         self.resume()
+        self._end_pause()
         status = "failed"
         if self._error is None:
             try:
@@ -197,6 +203,20 @@ class CallRecorder:
         return self.info
 
     # --- internals -----------------------------------------------------------------------
+
+    def _end_pause(self) -> None:
+        """List the pause that silenced frames just ended: where every paused channel was silent.
+
+        Spans come from the frames actually silenced (`record_tap` samples the pause state as each
+        frame arrives, and writes later in a batch), so the sidecar never claims audio that was kept.
+        """
+        runs = [r for r in self._silenced if r is not None]
+        self._silenced = [None, None]
+        if not runs:
+            return
+        start, end = max(r[0] for r in runs), min(r[1] for r in runs)
+        if end > start:
+            self._pauses.append((start / self.rate, end / self.rate))
 
     def _commit(self, upto: int) -> None:
         n = upto - self._written

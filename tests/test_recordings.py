@@ -222,6 +222,8 @@ async def test_record_tap_consumes_the_stream_and_samples_the_pause_per_frame(tm
     assert info.status == "complete" and len(frames) == 2 * RATE
     assert rms(frames[int(0.6 * RATE) : int(1.2 * RATE), 0]) == 0
     assert rms(frames[int(1.2 * RATE) :, 0]) > 4000
+    # The listed pause is where frames were silenced, though they were written later in batches.
+    assert info.pauses == ((0.6, 1.2),)
 
 
 def test_bad_direction_is_an_error(tmp_path: Path) -> None:

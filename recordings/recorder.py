@@ -75,8 +75,9 @@ class CallRecorder:
         self._pending = [bytearray(), bytearray()]  # uncommitted PCM16 from sample `_written` on
         self._written = 0
         self._resamplers: dict[int, Resampler] = {}
-        self._paused = False
-        self._silenced: list[tuple[int, int] | None] = [None, None]  # per channel: the current paused run
+        self._switches: list[tuple[float, bool]] = []  # (time, paused): when PCI pauses began and ended
+        self._pause_from: int | None = None  # sample where the silence of the current pause begins
+        self._pause_to: dict[int, int] = {}  # channel -> where its first kept frame after that pause landed
         self._pauses: list[tuple[float, float]] = []
         self._error: RecordingError | None = None
         self._closed = False
@@ -116,23 +117,36 @@ class CallRecorder:
     @property
     def paused(self) -> bool:
         """True while a PCI pause writes silence."""
-        return self._paused
+        return bool(self._switches) and self._switches[-1][1]
+
+    def paused_at(self, at: float) -> bool:
+        """Whether a frame that arrived at `at` falls in a PCI pause."""
+        for when, paused in reversed(self._switches):
+            if at >= when:
+                return paused
+        return False
 
     @property
     def error(self) -> RecordingError | None:
         """Why recording stopped, if it did."""
         return self._error
 
-    def pause(self) -> None:
-        """PCI pause: from now on both legs are written as silence (timing stays aligned)."""
-        self._paused = True
+    def pause(self, at: float | None = None) -> None:
+        """PCI pause: frames that arrive from `at` (default now, the frames' clock) on are written as silence.
 
-    def resume(self) -> None:
-        """End a PCI pause."""
-        self._paused = False
+        Frames are judged by their arrival time, not by when they are written, so audio still
+        queued for the writer when the pause ends is silenced too. Timing stays aligned.
+        """
+        if not self.paused:
+            self._switches.append((self._clock() if at is None else at, True))
+
+    def resume(self, at: float | None = None) -> None:
+        """End a PCI pause: frames that arrive from `at` (default now) on are kept."""
+        if self.paused:
+            self._switches.append((self._clock() if at is None else at, False))
 
     def write(self, chunk: AudioChunk, *, silence: bool | None = None) -> None:
-        """Add one frame; `silence` overrides the pause state (as it was when the frame arrived)."""
+        """Add one frame; `silence` overrides whether a pause covers its arrival time `chunk.at`."""
         if self._error is not None or self._closed:
             return
         channel = _CHANNEL.get(chunk.direction)
@@ -141,11 +155,13 @@ class CallRecorder:
         pcm = chunk.pcm
         if chunk.rate != self.rate:
             pcm = self._resamplers.setdefault(2 * chunk.rate + channel, Resampler(chunk.rate, self.rate)).process(pcm)
-        silent = silence if silence is not None else self.paused
+        silent = silence if silence is not None else self.paused_at(chunk.at)
         if silent:
             pcm = bytes(len(pcm))
-        elif self._silenced != [None, None]:
-            self._end_pause()
+            if self._pause_to:  # paused again before the other direction had a frame to keep
+                self._end_pause()
+            if self._pause_from is None:
+                self._pause_from = max(self._cursor)  # everything after each cursor is still to come
         if self._origin is None:
             self._origin = chunk.at
         target = round((chunk.at - self._origin) * self.rate)
@@ -159,10 +175,10 @@ class CallRecorder:
         if 2 * offset > len(buf):
             buf += bytes(2 * offset - len(buf))
         buf += pcm
-        if silent:
-            run = self._silenced[channel]
-            start = self._written + offset
-            self._silenced[channel] = (run[0] if run else start, start + len(pcm) // 2)
+        if not silent and self._pause_from is not None and channel not in self._pause_to:
+            self._pause_to[channel] = self._written + offset
+            if len(self._pause_to) == len(_CHANNEL):
+                self._end_pause()
         self._cursor[channel] = self._written + len(buf) // 2
         self._commit(max(self._cursor) - self._lag)
         if self._clock() - self._last_flush >= self._flush_every:
@@ -205,16 +221,16 @@ class CallRecorder:
     # --- internals -----------------------------------------------------------------------
 
     def _end_pause(self) -> None:
-        """List the pause that silenced frames just ended: where every paused channel was silent.
+        """List the pause just over as the span where both channels are silent.
 
-        Spans come from the frames actually silenced (`record_tap` samples the pause state as each
-        frame arrives, and writes later in a batch), so the sidecar never claims audio that was kept.
+        It is measured on the frames as written, not when pause()/resume() were called: `record_tap`
+        samples the pause state as each frame arrives but writes them later, in batches. A direction
+        with no frame kept since (nothing played to the caller) is silent up to the newest audio.
         """
-        runs = [r for r in self._silenced if r is not None]
-        self._silenced = [None, None]
-        if not runs:
+        if self._pause_from is None:
             return
-        start, end = max(r[0] for r in runs), min(r[1] for r in runs)
+        start, end = self._pause_from, min(self._pause_to.get(ch, max(self._cursor)) for ch in _CHANNEL.values())
+        self._pause_from, self._pause_to = None, {}
         if end > start:
             self._pauses.append((start / self.rate, end / self.rate))
 

@@ -24,16 +24,17 @@ async def record_tap(
     """Write `tap` to `recorder` until it ends (hangup), file I/O in `executor`; returns the closed file's info.
 
     A RecordingError (disk full, ...) is logged and recording stops, but the tap is still
-    drained so the call goes on untouched. The pause state is sampled as each frame arrives.
+    drained so the call goes on untouched. A PCI pause covers the frames that arrived while it
+    lasted (by their `at`), even those written after it ended.
     """
     loop = asyncio.get_running_loop()
-    batch: list[tuple[AudioChunk, bool]] = []
+    batch: list[AudioChunk] = []
 
-    def write(frames: list[tuple[AudioChunk, bool]]) -> None:
-        for chunk, paused in frames:
-            recorder.write(chunk, silence=paused)
+    def write(frames: list[AudioChunk]) -> None:
+        for chunk in frames:
+            recorder.write(chunk)
 
-    async def drain(frames: list[tuple[AudioChunk, bool]]) -> None:
+    async def drain(frames: list[AudioChunk]) -> None:
         try:
             await loop.run_in_executor(executor, write, frames)
         except RecordingError as exc:
@@ -43,7 +44,7 @@ async def record_tap(
         async for chunk in tap:
             if recorder.error is not None:
                 continue
-            batch.append((chunk, recorder.paused))
+            batch.append(chunk)
             if len(batch) >= _BATCH:
                 await drain(batch)
                 batch = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from ivr.core.events import (
     Hangup,
     IntentDetected,
     Say,
+    SensitiveInput,
     Transcript,
     WordInfo,
 )
@@ -122,6 +124,46 @@ async def test_a_transferred_call_leaves_turns_intents_and_a_checksummed_recordi
     assert stereo[int(1.1 * 16000) : int(1.5 * 16000), 0].mean() == pytest.approx(-8000, rel=0.01)  # caller left
     rows = await store.cdr()
     assert rows[0].hangup_by == "agent"
+
+
+async def test_a_sensitive_step_pauses_the_recording_and_masks_what_the_caller_says(
+    store: CallStore, tmp_path: Path
+) -> None:
+    journal = StoreJournal(store, RecordingsConfig(dir="rec", flush_seconds=0.2), root=tmp_path)
+    leg = Leg("w0-c5")
+    call = cast(Any, Call(leg))
+    journal.call_offered(cast(Any, leg), flow_name="pay")
+    t0 = time.monotonic()
+    journal.event(call, CallAnswered(leg.call_id, at=t0))
+    journal.event(call, SensitiveInput(leg.call_id, on=True, step="card"))  # the first step: no recorder yet
+    journal.event(call, Say(leg.call_id, text="Your card number?"))
+    leg.feed("in", t0 + 0.1, 9000, 0.4)  # the caller reads the number
+    journal.event(call, Transcript(leg.call_id, text="four one one one", final=True, confidence=0.9, at=t0 + 0.5))
+    journal.event(call, IntentDetected(leg.call_id, step="card", text="[redacted speech]", source="speech"))
+    read_back = Say(leg.call_id, text="I heard four one one one, right?", redacted="I heard [redacted], right?")
+    journal.event(call, read_back)
+    await asyncio.sleep(0.6)
+    journal.event(call, Hangup(leg.call_id, by="caller"))
+    journal.event(call, SensitiveInput(leg.call_id, on=False, step="card"))  # the caller hung up in the step
+    resumed = time.monotonic() - t0
+    leg.feed("out", t0 + resumed + 0.05, 7000, 0.2)  # audio after the step is kept
+    leg.end("caller")
+    await journal.call_finished(call)
+    assert await store.flush(10)
+
+    detail = await store.call_detail(leg.call_id)
+    assert detail is not None
+    assert sorted((t.speaker, t.text) for t in detail.turns) == [
+        ("caller", "[redacted speech]"),
+        ("ivr", "I heard [redacted], right?"),
+        ("ivr", "Your card number?"),
+    ]
+    (rec,) = detail.recordings
+    stereo = np.frombuffer(read_wav_stereo(Path(rec.path)), "<i2").reshape(-1, 2)
+    ((start, end),) = json.loads(Path(rec.path + ".json").read_text())["pauses"]
+    assert start <= 0.1 and end == pytest.approx(resumed + 0.05, abs=0.005)  # until audio is kept again
+    assert not stereo[: round(end * 16000)].any()  # the caller's words are silence, from the start of the file
+    assert stereo[round((resumed + 0.1) * 16000) : round((resumed + 0.2) * 16000), 1].mean() == pytest.approx(7000)
 
 
 def read_wav_stereo(path: Path) -> bytes:

@@ -171,9 +171,9 @@ def test_pci_pause_writes_silence_and_keeps_timing(tmp_path: Path) -> None:
     rec = CallRecorder(tmp_path / "pci.wav", "c1", origin=0.0)
     for i in range(150):  # 3 s; card number read out between 1 s and 2 s
         if i == 50:
-            rec.pause()
+            rec.pause(at=i * 0.02)
         if i == 100:
-            rec.resume()
+            rec.resume(at=i * 0.02)
         rec.write(chunk("in", i * 0.02, tone(440, FRAME, i * FRAME)))
         rec.write(chunk("out", i * 0.02, tone(900, FRAME, i * FRAME)))
     info = rec.close()
@@ -183,6 +183,21 @@ def test_pci_pause_writes_silence_and_keeps_timing(tmp_path: Path) -> None:
     assert rms(frames[: RATE - 4000, 0]) > 4000 and rms(frames[2 * RATE + 4000 :, 1]) > 4000
     ((start, end),) = info.pauses
     assert start == pytest.approx(1.0, abs=0.03) and end == pytest.approx(2.0, abs=0.03)
+
+
+def test_pci_pause_lasts_until_audio_is_kept_again_though_the_ivr_side_went_quiet(tmp_path: Path) -> None:
+    # The IVR side has frames only while something plays (0-1 s and from 2.5 s); the caller's always.
+    rec = CallRecorder(tmp_path / "quiet.wav", "c1", origin=0.0)
+    for i in range(150):
+        paused = 30 <= i < 90  # 0.6 s to 1.8 s, as sampled when each frame arrived
+        rec.write(chunk("in", i * 0.02, tone(440, FRAME, i * FRAME)), silence=paused)
+        if i < 50 or i >= 125:
+            rec.write(chunk("out", i * 0.02, tone(900, FRAME, i * FRAME)), silence=paused)
+    info = rec.close()
+    assert info.pauses == ((0.6, 1.8),)
+    frames, _ = read_stereo(Path(info.path))
+    assert rms(frames[int(0.6 * RATE) : int(1.8 * RATE)]) == 0
+    assert rms(frames[int(0.5 * RATE) : int(0.6 * RATE), 0]) > 4000 and rms(frames[int(1.8 * RATE) :, 0]) > 4000
 
 
 def test_retention_purge_deletes_old_files_with_an_audit_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -206,15 +221,15 @@ def test_retention_purge_deletes_old_files_with_an_audit_line(tmp_path: Path, ca
     assert purge_recordings(tmp_path, 0, now=now) == []  # 0 keeps forever
 
 
-async def test_record_tap_consumes_the_stream_and_samples_the_pause_per_frame(tmp_path: Path) -> None:
+async def test_record_tap_consumes_the_stream_and_pauses_frames_by_arrival_time(tmp_path: Path) -> None:
     rec = CallRecorder(tmp_path / "tap.wav", "c1", origin=0.0)
 
     async def tap() -> AsyncIterator[AudioChunk]:
         for i in range(100):
             if i == 30:
-                rec.pause()
-            if i == 60:
-                rec.resume()
+                rec.pause(at=0.6)
+            if i == 50:  # the step ended at 1.2 s, but frames up to then were still queued for the writer
+                rec.resume(at=1.2)
             yield chunk("in", i * 0.02, tone(440, FRAME, i * FRAME))
 
     info = await record_tap(tap(), rec)
@@ -223,7 +238,7 @@ async def test_record_tap_consumes_the_stream_and_samples_the_pause_per_frame(tm
     assert rms(frames[int(0.6 * RATE) : int(1.2 * RATE), 0]) == 0
     assert rms(frames[int(1.2 * RATE) :, 0]) > 4000
     # The listed pause is where frames were silenced, though they were written later in batches.
-    assert info.pauses == ((0.6, 1.2),)
+    assert info.pauses == ((0.6, 1.2),) and not rec.paused
 
 
 def test_bad_direction_is_an_error(tmp_path: Path) -> None:

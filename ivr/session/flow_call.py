@@ -36,6 +36,7 @@ from ivr.core.events import (
     PlaybackDone,
     RecordVoicemail,
     Say,
+    SensitiveInput,
     SpeechStarted,
     Timeout,
     Transcript,
@@ -43,6 +44,7 @@ from ivr.core.events import (
     VoicemailRecorded,
 )
 from ivr.core.interfaces import CallLeg
+from ivr.core.redact import REDACTED_SPEECH
 from ivr.session.voicemail import record_voicemail
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,10 @@ class TransferHandler(Protocol):
 
 
 class CallJournal(Protocol):
-    """Where a call's record goes (the database in production); every method returns at once."""
+    """Where a call's record goes (the database in production); every method returns at once.
+
+    It also gets each SensitiveInput when it takes effect: pause the recording and mask the caller until `on=False`.
+    """
 
     def event(self, call: FlowCall, event: Event) -> None: ...
 
@@ -104,6 +109,8 @@ class FlowCall:
         self._finished = asyncio.Event()
         self._voicemail_keys: asyncio.Queue[str] | None = None
         self._transferring = False
+        self._secret: SensitiveInput | None = None  # a sensitive step is running: mask what the caller gives
+        self._pause_after: set[str] | None = None  # prompts queued before it, which the recording keeps
 
     @property
     def call_id(self) -> str:
@@ -155,10 +162,15 @@ class FlowCall:
             if event.playback_id not in self._playing:
                 return  # not a flow prompt (hold music, an announcement, a beep): the flow did not wait for it
             self._playing.pop(event.playback_id)
+            if self._pause_after is not None:
+                self._pause_after.discard(event.playback_id)
+                if not self._pause_after:
+                    self._pause_now()
             if not self._playing:
                 await self._prompts_finished()
         elif isinstance(event, DtmfDigit):
-            log.info("call %s: DTMF %s (%s)", self.call_id, event.digit, event.method)
+            self._pause_now()  # keys typed over an earlier prompt already belong to the sensitive step
+            log.info("call %s: DTMF %s (%s)", self.call_id, "[redacted]" if self._secret else event.digit, event.method)
             if self._voicemail_keys is not None:
                 self._voicemail_keys.put_nowait(event.digit)
                 return
@@ -170,13 +182,15 @@ class FlowCall:
                     self._start_timer(turn.inter_digit_timeout)
         elif isinstance(event, SpeechStarted):
             if self.listen is not None and self.listen.speech:
+                self._pause_now()
                 await self._barge_in("speech")
                 self._cancel_timer()  # the caller is talking: no-input does not apply
         elif isinstance(event, Transcript):
             if not event.final or self.listen is None:
                 return
             if event.text.strip():
-                log.info("call %s heard %r (%.2f)", self.call_id, event.text, event.confidence)
+                heard = REDACTED_SPEECH if self._secret else event.text
+                log.info("call %s heard %r (%.2f)", self.call_id, heard, event.confidence)
                 await self._feed(event)
             elif not self._playing:
                 self._start_timer(self.listen.timeout)  # noise, not words: keep waiting
@@ -205,6 +219,8 @@ class FlowCall:
                 log.info("call %s intent %s (%.2f) at %s", self.call_id, action.intent, action.confidence, action.step)
                 if self.services.journal is not None:
                     self.services.journal.event(self, action)
+            elif isinstance(action, SensitiveInput):
+                self._sensitive(action)
             elif isinstance(action, LookupRequest):
                 self.inbox.put(answer_lookup(action, self.services.sources))
             elif isinstance(action, HttpRequest):
@@ -231,7 +247,7 @@ class FlowCall:
     async def _speak(self, action: Say | Play) -> None:
         if isinstance(action, Say):
             pcm = await self.services.voice.say(action.text, RATE)
-            log.info("call %s says %r", self.call_id, action.text)
+            log.info("call %s says %r", self.call_id, action.redacted or action.text)
         else:
             from ivr.core.audio import read_wav
 
@@ -239,6 +255,27 @@ class FlowCall:
         self._journal(action)
         if pcm:
             self._playing[await self.leg.play(pcm, RATE)] = action.barge_in
+
+    def _sensitive(self, action: SensitiveInput) -> None:
+        """Pause the recording once the prompts queued before the step have played (or at the caller's first
+        key or word, whichever comes first); resume as soon as the step is over."""
+        if action.on:
+            self._secret = action
+            self._pause_after = set(self._playing)
+            if not self._pause_after:
+                self._pause_now()
+            return
+        paused = self._secret is not None and self._pause_after is None
+        self._secret = self._pause_after = None
+        if paused:
+            log.info("call %s: sensitive step %s is over; recording resumed", self.call_id, action.step)
+            self._journal(action)
+
+    def _pause_now(self) -> None:
+        if self._secret is not None and self._pause_after is not None:
+            self._pause_after = None
+            log.info("call %s: sensitive step %s; recording paused", self.call_id, self._secret.step)
+            self._journal(self._secret)
 
     async def _barge_in(self, cause: str) -> None:
         if self._playing and self._playing[next(iter(self._playing))]:

@@ -2,12 +2,14 @@
 
 Everything goes through CallStore's write-behind queue, so nothing here waits on the database.
 Turns carry offsets in seconds from the answer, which is also the recording's origin, so a
-QA reviewer can jump from a turn to the audio.
+QA reviewer can jump from a turn to the audio. While a sensitive step runs (SensitiveInput)
+the recording is paused and what the caller says is stored as REDACTED_SPEECH.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from concurrent.futures import Executor
@@ -24,10 +26,12 @@ from ivr.core.events import (
     IntentDetected,
     Play,
     Say,
+    SensitiveInput,
     Transcript,
     VoicemailRecorded,
 )
 from ivr.core.interfaces import CallLeg
+from ivr.core.redact import REDACTED_SPEECH
 from ivr.storage import CallStore
 from recordings import CallRecorder, RecordingError, RecordingInfo, record_tap
 
@@ -52,6 +56,8 @@ class _Trace:
     last_intent: str = ""
     hangup_by: str = ""  # who really ended it, when not the caller's leg (e.g. the agent)
     fields: dict[str, Any] = field(default_factory=dict)
+    sensitive_since: float | None = None  # a sensitive step runs: recording paused, caller speech masked
+    recorder: CallRecorder | None = None
 
 
 class StoreJournal:
@@ -133,13 +139,16 @@ class StoreJournal:
             trace.origin = event.at or time.monotonic()
             self.store.call_answered(call.call_id)
             if self.recordings is not None and self.recordings.enabled:
-                trace.recording = asyncio.create_task(self._record(call.leg, trace.origin))
+                trace.recording = asyncio.create_task(self._record(call.leg, trace))
         elif isinstance(event, Say | Play):
-            text = event.text if isinstance(event, Say) else f"[audio {Path(event.path).name}]"
+            text = (event.redacted or event.text) if isinstance(event, Say) else f"[audio {Path(event.path).name}]"
             self.store.add_turn(call.call_id, "ivr", text, start=self._offset(trace, time.monotonic()))
         elif isinstance(event, Transcript):
             if event.final and event.text.strip():
-                trace.heard = event
+                masked = trace.sensitive_since is not None
+                trace.heard = dataclasses.replace(event, text=REDACTED_SPEECH) if masked else event
+        elif isinstance(event, SensitiveInput):
+            self._sensitive(trace, event.on)
         elif isinstance(event, DtmfDigit):
             if trace.first_key_at is None:
                 trace.first_key_at = event.at or time.monotonic()
@@ -151,6 +160,17 @@ class StoreJournal:
             trace.status = "voicemail"
 
     # --- internals -----------------------------------------------------------------------
+
+    @staticmethod
+    def _sensitive(trace: _Trace, on: bool) -> None:
+        now = time.monotonic()  # the clock of the tap's frames: the pause covers what arrives from now on
+        trace.sensitive_since = now if on else None
+        if trace.recorder is None:
+            return  # not created yet: `_record` pauses it at once if this is still on
+        if on:
+            trace.recorder.pause(at=now)
+        else:
+            trace.recorder.resume(at=now)
 
     def _intent(self, call_id: str, trace: _Trace, event: IntentDetected) -> None:
         now = time.monotonic()
@@ -198,10 +218,11 @@ class StoreJournal:
     def _offset(trace: _Trace, at: float) -> float | None:
         return None if trace.origin is None else round(max(0.0, at - trace.origin), 3)
 
-    async def _record(self, leg: CallLeg, origin: float) -> RecordingInfo | None:
+    async def _record(self, leg: CallLeg, trace: _Trace) -> RecordingInfo | None:
         cfg = self.recordings
         assert cfg is not None
         loop = asyncio.get_running_loop()
+        origin = trace.origin
         try:
             # File creation (mkdir, fsynced sidecar) is blocking I/O: not on the loop. Audio from
             # before the tap starts is written as silence, keeping the file aligned with `origin`.
@@ -211,6 +232,9 @@ class StoreJournal:
         except RecordingError as exc:
             log.error("call %s is not recorded: %s", leg.call_id, exc)
             return None
+        trace.recorder = recorder
+        if trace.sensitive_since is not None:  # the flow started with a sensitive step
+            recorder.pause(at=trace.sensitive_since)
         return await record_tap(leg.tap(RECORDING_RATE), recorder, self.executor)
 
 

@@ -20,6 +20,7 @@ from ivr.core.config import VadConfig
 from ivr.core.errors import IvrError
 from ivr.core.events import Event, Listen, SpeechEnded, SpeechStarted, Transcript
 from ivr.core.interfaces import CallLeg, Grammar, Recognizer, RecognizerStream
+from ivr.core.redact import REDACTED_SPEECH
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class CallSpeech:
         endpointer = Endpointer(leg.call_id, self.vad, self.rate, start_at=time.monotonic())
         applied: Listen | None = None
         stream: RecognizerStream | None = None
+        secret = False  # the open turn answers a sensitive step: its words are never logged
         finals: set[asyncio.Task[None]] = set()
         try:
             async for chunk in leg.audio(self.rate):
@@ -49,6 +51,7 @@ class CallSpeech:
                         emit(out)
                         if listen is not None and listen.speech:
                             stream = self._open(leg.call_id, listen)
+                            secret = listen.sensitive
                     elif isinstance(out, SpeechAudio):
                         if stream is not None:
                             stream.push(out.pcm)
@@ -56,7 +59,8 @@ class CallSpeech:
                         emit(out)
                         if stream is not None:
                             stream.end()
-                            task = asyncio.create_task(self._final(stream, out, emit, time.monotonic()))
+                            secret = secret or (listen is not None and listen.sensitive)
+                            task = asyncio.create_task(self._final(stream, out, emit, time.monotonic(), secret))
                             finals.add(task)
                             task.add_done_callback(finals.discard)
                             stream = None
@@ -79,13 +83,14 @@ class CallSpeech:
         return self.recognizer.stream(call_id, grammar)
 
     async def _final(
-        self, stream: RecognizerStream, ended: SpeechEnded, emit: Callable[[Event], None], closed: float
+        self, stream: RecognizerStream, ended: SpeechEnded, emit: Callable[[Event], None], closed: float,
+        secret: bool = False,
     ) -> None:
         async for result in stream:
             if result.final:
                 # The turn closed after [vad] trailing_silence_ms of quiet; decoding took the rest.
                 log.info("call %s recognized %r, decoded in %.0f ms after the turn closed", result.call_id,
-                         result.text, (time.monotonic() - closed) * 1000)  # fmt: skip
+                         REDACTED_SPEECH if secret else result.text, (time.monotonic() - closed) * 1000)  # fmt: skip
                 emit(result)
                 return
         emit(Transcript(ended.call_id, text="", final=True, at=time.monotonic()))

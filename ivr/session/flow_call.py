@@ -257,8 +257,9 @@ class FlowCall:
             self._playing[await self.leg.play(pcm, RATE)] = action.barge_in
 
     def _sensitive(self, action: SensitiveInput) -> None:
-        """Pause the recording once the prompts queued before the step have played (or at the caller's first
-        key or word, whichever comes first); resume as soon as the step is over."""
+        """Start or end a sensitive step: mask the caller's input in logs, pause or resume the recording."""
+        # The prompts queued before the step are kept in the recording: the pause waits for them to end,
+        # or for the caller's first key or word, whichever comes first. The resume is immediate.
         if action.on:
             self._secret = action
             self._pause_after = set(self._playing)

@@ -22,6 +22,7 @@ from ivr.session.flow_call import CallServices, FlowCall, static_prompts
 from ivr.session.hold import common_announcements, hold_music, load_hold_music
 from ivr.session.journal import StoreJournal
 from ivr.session.links import SECRET_FILE, TranscriptLinks
+from ivr.session.lookups import database_sources
 from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
 from ivr.session.speech import CallSpeech
@@ -146,6 +147,7 @@ class Records:
     async def open(self, config: Config, runner: FlowRunner, services: CallServices) -> None:
         """Open the store (repairing what a crash left), log agents in, start the web app; fill `services`."""
         self.store = await open_call_store(config, self.executor)
+        services.sources = {**services.sources, **await database_sources(self.store)}  # orders from the database
         self.tasks.append(asyncio.create_task(keep_purging(self.store, config, self.executor)))
         links = TranscriptLinks.from_config(config.web, config.path(SECRET_FILE))
         self.journal = StoreJournal(self.store, config.recordings, root=config.root, executor=self.executor)

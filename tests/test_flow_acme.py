@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from flows import cli
+from flows import FlowRunner, cli, load_flow
+from flows.conversation import Conversation
 from flows.flowtest import CaseResult, run_test_file
 from flows.yaml_source import read_yaml
+from ivr.core.events import Say, TransferRequested
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / "acme_retail.yaml"
 CASES = FLOW.with_name("acme_retail.tests.yaml")
@@ -75,3 +77,18 @@ def test_simulate_stops_at_end_of_input_and_rejects_invalid_flows(tmp_path: Path
     out = io.StringIO()
     assert cli.simulate_main(bad, io.StringIO(""), out) == 1
     assert "unknown step kind 'nope'" in out.getvalue()
+
+
+def test_an_order_store_that_fails_hands_the_caller_to_an_agent() -> None:
+    class Down:
+        def get(self, key: str) -> None:
+            raise ConnectionError("database unavailable")
+
+    talk = Conversation(FlowRunner(load_flow(FLOW)), sources={"orders": Down()})
+    talk.start()
+    talk.press("1")
+    out = talk.press("12345")
+    says = " ".join(e.text for e in out if isinstance(e, Say))
+    assert "Sorry, I can't look up orders right now" in says and "couldn't find order" not in says
+    transfers = [e for e in out if isinstance(e, TransferRequested)]
+    assert [(t.queue, t.reason) for t in transfers] == [("support", "Order lookup failed for order 12345")]

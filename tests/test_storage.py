@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import update
 
 from ivr.core.config import AgentConfig, StorageConfig
 from ivr.storage import CallStore, StorageError, create_db_engine, migrate
-from ivr.storage.models import Base
+from ivr.storage.models import Base, Order
 from tests import pg
 
 db_url = pg.db_url
@@ -35,8 +36,8 @@ def _ts(seconds: float) -> datetime:
 
 
 async def test_migrate_is_idempotent_and_matches_the_models(db_url: str) -> None:
-    assert migrate(db_url) == "0001"
-    assert migrate(db_url) == "0001"
+    assert migrate(db_url) == "0002"
+    assert migrate(db_url) == "0002"
     engine = create_db_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -301,3 +302,19 @@ async def test_acd_decisions_stored_as_records_feed_the_reports(store: CallStore
     (ann,) = await store.agent_occupancy(since=_ts(0), until=_ts(300))
     assert (ann.working, ann.available, ann.logged_in) == (176, 24, 200)
     assert ann.occupancy == pytest.approx(176 / 200)
+
+
+async def test_seeding_orders_adds_only_missing_ones_and_keeps_edits(store: CallStore, db_url: str) -> None:
+    seed = {"1": {"status": "processing"}, "2": {"status": "shipped", "arrives_on": "2026-01-02"}}
+    assert sorted(await store.seed_orders(seed)) == ["1", "2"]
+    engine = create_db_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            edit = update(Order).where(Order.number == "1").values(status="shipped", record='{"status": "shipped"}')
+            conn.execute(edit)
+    finally:
+        engine.dispose()
+    assert await store.seed_orders({**seed, "3": {"status": "cancelled"}}) == ["3"]
+    assert await store.get_order("1") == {"status": "shipped"}  # an operator's edit survives the next start-up
+    assert await store.get_order("2") == {"status": "shipped", "arrives_on": "2026-01-02"}
+    assert await store.get_order("4") is None

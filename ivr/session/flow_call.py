@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from flows import FlowRunner, RunState, answer_lookup
-from flows.orders import DataSource
+from flows import FlowRunner, RunState
 from flows.state import LISTENING
 from ivr.core.errors import CallEndedError, IvrError
 from ivr.core.eventqueue import EventQueue
@@ -45,6 +44,7 @@ from ivr.core.events import (
 )
 from ivr.core.interfaces import CallLeg
 from ivr.core.redact import REDACTED_SPEECH
+from ivr.session.lookups import LookupSource, answer
 from ivr.session.voicemail import record_voicemail
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class CallServices:
     """Everything a call needs from the rest of the product, built once by the app."""
 
     voice: Voice
-    sources: Mapping[str, DataSource]
+    sources: Mapping[str, LookupSource]
     voicemail_dir: Path
     speech: SpeechInput | None = None
     transfer: TransferHandler | None = None
@@ -222,7 +222,7 @@ class FlowCall:
             elif isinstance(action, SensitiveInput):
                 self._sensitive(action)
             elif isinstance(action, LookupRequest):
-                self.inbox.put(answer_lookup(action, self.services.sources))
+                self._spawn(self._lookup(action))
             elif isinstance(action, HttpRequest):
                 self._spawn(self._http(action))
             elif isinstance(action, RecordVoicemail):
@@ -312,6 +312,9 @@ class FlowCall:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def _lookup(self, request: LookupRequest) -> None:
+        self.inbox.put(await answer(request, self.services.sources))
 
     async def _http(self, request: HttpRequest) -> None:
         from flows.http_step import perform

@@ -204,3 +204,15 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Order(Base):
+    """A customer order a flow's lookup step reads (the demo hotline's 'orders' source)."""
+
+    __tablename__ = "orders"
+
+    number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), default="", index=True)
+    # The whole record as a JSON object (status, dates, refund ...): what the flow gets as {order.*}.
+    record: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

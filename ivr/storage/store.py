@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
 from ivr.core.config import AgentConfig, StorageConfig
-from ivr.storage import calls, catalog, reports, search
+from ivr.storage import calls, catalog, orders, reports, search
 from ivr.storage.database import create_db_engine, normalize_url
 from ivr.storage.errors import StorageError
 from ivr.storage.migrate import migrate
@@ -353,6 +354,21 @@ class CallStore:
     async def get_user(self, username: str) -> catalog.UserRow | None:
         """A console user by name."""
         return await self._session(catalog.get_user, username)
+
+    async def seed_orders(self, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Insert the orders of `records` that are missing (existing rows are kept); returns the numbers added."""
+        return await self._session(orders.seed_orders, records, commit=True)
+
+    async def get_order(self, number: str) -> dict[str, Any] | None:
+        """The record of order `number`, None if there is none; StorageError when the database cannot answer."""
+        try:
+            return await self._session(orders.get_order, number)
+        except DBAPIError as exc:
+            where = self._engine.url.render_as_string(hide_password=True)
+            raise StorageError(
+                f"cannot read orders from the database at {where}: {exc.orig}; "
+                "check that the server runs and [storage] url is right"
+            ) from exc
 
     # --- internals -----------------------------------------------------------------------
 

@@ -54,9 +54,16 @@ def vad_overrides(config: VadConfig, **overrides: Any) -> VadConfig:
 
 
 def _check_config(config: VadConfig) -> None:
-    for name in ("min_speech_ms", "leading_padding_ms", "trailing_silence_ms"):
+    for name in (
+        "min_speech_ms",
+        "leading_padding_ms",
+        "trailing_silence_ms",
+        "complete_silence_ms",
+        "early_decode_ms",
+    ):
         if getattr(config, name) < 0:
             raise ConfigError(f"[vad] {name} = {getattr(config, name)} must not be negative")
+
     if config.max_utterance_seconds <= 0:
         raise ConfigError(f"[vad] max_utterance_seconds = {config.max_utterance_seconds} must be positive")
 
@@ -100,6 +107,24 @@ class Endpointer:
             at = self._now
             self._now += self._frame_s
             self._step(frame, voiced, at, out)
+        return out
+
+    @property
+    def speech_end(self) -> float:
+        """Audio time at the end of the open turn's last voiced frame."""
+        return self._speech_end
+
+    @property
+    def silence_ms(self) -> float:
+        """How long the caller has been quiet inside an open turn (0 unless stopping)."""
+        return (self._now - self._speech_end) * 1000 if self.state is EndpointState.STOPPING else 0.0
+
+    def end_turn(self, reason: str) -> list[EndpointOutput]:
+        """End an open turn where its speech ended, before the trailing silence ran out (a complete answer)."""
+        out: list[EndpointOutput] = []
+        if self.state in (EndpointState.SPEAKING, EndpointState.STOPPING):
+            self._end(reason, self._speech_end, out)
+        self._reset()
         return out
 
     def flush(self) -> list[EndpointOutput]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ _MIN_CONFIDENCE = 0.1
 _MAX_TOKENS = 440  # Whisper's decoder context is 448 tokens
 _TOKENS_PER_SECOND = 12  # far above speech (a digit and its comma are 2 tokens): caps hallucinated runs
 _MAX_PROMPT_TOKENS = 200  # Whisper keeps at most 223 tokens of previous text
+_PRIOR_WEIGHT = 0.5  # of the text prior subtracted when rescoring grammar candidates (0 and 1 measured worse)
 
 _models: dict[tuple[Path, str], Any] = {}
 _models_lock = threading.Lock()
@@ -171,34 +172,89 @@ class WhisperRecognizer:
         window = np.zeros((1, features.shape[0], _WINDOW_FRAMES), dtype=np.float32)
         window[0, :, :frames] = features
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
-        prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        seconds = len(audio) / MODEL_RATE
         if constraint is not None:
-            prompt = constraint.hint + prompt
-        hyp: tuple[list[int], float, float] | None = None
-        phrases: tuple[str, ...] | None = None
-        if constraint is not None:
-            result = self._generate(encoded, prompt, constraint.suppress, len(audio) / MODEL_RATE)
-            for ids, score in zip(result.sequences_ids, result.scores, strict=True):
-                phrases = constraint.matcher.parse(self.tokenizer.decode(ids))
-                if phrases:
-                    hyp = (ids, score, result.no_speech_prob)
-                    break
-            if hyp is None and strict:
+            best = self._grammar_decode(encoded, frames, constraint, seconds)
+            if best is not None:
+                phrases, ids, confidence = best
+                if confidence < _MIN_CONFIDENCE:
+                    return Hypothesis("")
+                words = self._words(ids, encoded, frames)
+                words = tuple(replace(w, word=constraint.matcher.phrase_for(w.word) or w.word) for w in words)
+                return Hypothesis(" ".join(phrases), confidence, words)
+            if strict:
                 return Hypothesis("")  # nothing in the grammar was said
-        if hyp is None:
-            result = self._generate(encoded, prompt, [-1], len(audio) / MODEL_RATE)
-            if not result.sequences_ids:
-                return Hypothesis("")
-            hyp = (result.sequences_ids[0], result.scores[0], result.no_speech_prob)
-        ids, score, no_speech = hyp
-        confidence = float(np.exp(score)) * (1.0 - float(no_speech))
-        if not ids or confidence < _MIN_CONFIDENCE:
+        prompt = self._neutral if constraint is None else constraint.hint + self._neutral  # the hint still helps
+        result = self._generate(encoded, prompt, [-1], seconds)
+        if not result.sequences_ids or not result.sequences_ids[0]:
             return Hypothesis("")
-        words = self._words(ids, encoded, frames)
-        if phrases is not None and constraint is not None:
-            words = tuple(replace(w, word=constraint.matcher.phrase_for(w.word) or w.word) for w in words)
-            return Hypothesis(" ".join(phrases), confidence, words)
-        return Hypothesis(self.tokenizer.decode(ids).strip(), confidence, words)
+        ids = result.sequences_ids[0]
+        confidence = float(np.exp(result.scores[0])) * (1.0 - float(result.no_speech_prob))
+        if confidence < _MIN_CONFIDENCE:
+            return Hypothesis("")
+        return Hypothesis(self.tokenizer.decode(ids).strip(), confidence, self._words(ids, encoded, frames))
+
+    def _grammar_decode(
+        self, encoded: Any, frames: int, constraint: _Constraint, seconds: float
+    ) -> tuple[tuple[str, ...], list[int], float] | None:
+        """The grammar phrases best supported by the audio, their tokens and confidence; None if none parse.
+
+        Whisper's decoder is a language model as much as a recognizer: primed with the phrase list it
+        continues counting ("one two three four six seven…") over a short or clipped digit, and a
+        beam's own score prefers such fluent runs. So candidates come from two beams (with and without
+        the phrase hint) plus every shorter prefix of each, written the same way, and each candidate is
+        scored by forced decoding without the hint: log P(text | audio) - 0.5 log P(text | no audio).
+        The second term removes the prior Whisper has for a text whatever it hears. Measured on all 400
+        FSDD takes: 380 right with the hinted beam's first parse, 391 with this (bench/asr_accuracy.py).
+        """
+        candidates: dict[tuple[str, ...], None] = {}
+        no_speech = 1.0
+        hinted = constraint.hint + self._neutral
+        for prompt in (hinted, self._neutral):
+            result = self._generate(encoded, prompt, constraint.suppress, seconds)
+            if prompt is hinted:
+                no_speech = float(result.no_speech_prob)
+            for ids in result.sequences_ids:
+                parsed = constraint.matcher.parse(self.tokenizer.decode(ids)) or ()
+                for n in range(1, len(parsed) + 1):
+                    candidates.setdefault(parsed[:n])
+        if not candidates:
+            return None
+        spelled = [(phrases, self._spell(phrases)) for phrases in candidates]
+        scores = np.array(
+            [self._logprob(encoded, frames, ids) - _PRIOR_WEIGHT * self._prior(tuple(ids)) for _, ids in spelled]
+        )
+        best = int(np.argmax(scores))
+        # confidence: the best candidate's share of the N-best (a posterior over the alternatives), times P(speech)
+        posterior = 1.0 / float(np.exp(scores - scores[best]).sum())
+        return spelled[best][0], spelled[best][1], posterior * (1.0 - no_speech)
+
+    def _spell(self, phrases: tuple[str, ...]) -> list[int]:
+        """Tokens of phrases as Whisper writes a spoken list: " One, two, three." """
+        return list(self.tokenizer.encode(" " + ", ".join(phrases).capitalize() + "."))
+
+    def _logprob(self, encoded: Any, frames: int, ids: list[int]) -> float:
+        """log P(ids | audio) by forced decoding, without a hint."""
+        result = self.model.model.align(encoded, self._neutral, [[*ids, self.tokenizer.eot]], frames)[0]
+        probs = np.asarray(result.text_token_probs[: len(ids)], dtype=np.float64)  # the end token reads 0
+        return float(np.log(np.maximum(probs, 1e-9)).sum())
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - a recognizer lives for the whole process
+    def _prior(self, ids: tuple[int, ...]) -> float:
+        """log P(text) over a silent window: what Whisper expects to write whatever it hears."""
+        return self._logprob(self._silence, 100, list(ids))
+
+    @property
+    def _neutral(self) -> list[int]:
+        return [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+
+    @cached_property
+    def _silence(self) -> Any:
+        import ctranslate2
+
+        quiet = self.model.feature_extractor(np.zeros(MODEL_RATE, dtype=np.float32))
+        window = np.full((1, quiet.shape[0], _WINDOW_FRAMES), float(quiet.min()), dtype=np.float32)
+        return self.model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
 
     def _generate(self, encoded: Any, prompt: list[int], suppress: list[int], seconds: float) -> Any:
         return self.model.model.generate(

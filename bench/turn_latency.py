@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -29,14 +31,21 @@ from tests.e2e.harness import events, finish_call, start_call, start_server  # n
 PAD_END = 0.5  # seconds of silence after the phrase in the caller's file
 
 
-def phrase_wav(text: str, folder: Path) -> Path:
+LEAD = 0.2  # seconds of silence before the phrase
+
+
+def phrase_wav(text: str, folder: Path) -> tuple[Path, float]:
+    """The caller's file and where its speech ends (seconds from the start of the file)."""
     raw = folder / "raw.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "-w", str(raw), text], check=True)
     pcm = read_wav(raw)
     speech = resample(pcm.data, pcm.rate, 8000)
+    samples = np.frombuffer(speech, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples) > 32768 * 10 ** (-45 / 20))  # espeak pads with silence: trim it
+    speech = samples[loud[0] : loud[-1] + 1].tobytes()
     out = folder / "phrase.wav"
-    write_wav(out, silence(0.2, 8000) + speech + silence(PAD_END, 8000), 8000)
-    return out
+    write_wav(out, silence(LEAD, 8000) + speech + silence(PAD_END, 8000), 8000)
+    return out, LEAD + len(speech) / 2 / 8000
 
 
 def pct(values: list[float], q: float) -> float:
@@ -46,7 +55,7 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))]
 
 
-def run_level(n: int, rounds: int, wav: Path, out: Path) -> dict[str, float]:
+def run_level(n: int, rounds: int, wav: Path, speech_end: float, out: Path) -> dict[str, float]:
     workers = math.ceil(n / 2)
     srv = start_server(out / f"serve-{n}", workers=workers, env={
         "IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml"), "IVR_WORKERS__LOG_LEVEL": "1",
@@ -61,11 +70,12 @@ def run_level(n: int, rounds: int, wav: Path, out: Path) -> dict[str, float]:
                 time.sleep(0.1)
             for proc in procs:
                 t = finish_call(proc, timeout=120)
-                plays = events(t, "play_end")
+                plays = events(t, "play_start")
                 if not plays:
                     failures += 1
                     continue
-                end_of_speech = plays[0]["t"] - PAD_END
+                # play_start is noted as the player is connected: its first frame leaves within 20 ms
+                end_of_speech = plays[0]["t"] + speech_end
                 after = [e["t"] for e in events(t, "prompt_start") if e["t"] > end_of_speech]
                 if after:
                     reply.append((after[0] - end_of_speech) * 1000)
@@ -74,9 +84,8 @@ def run_level(n: int, rounds: int, wav: Path, out: Path) -> dict[str, float]:
         log = srv.log()
     finally:
         srv.stop()
-    trailing = 500.0  # [vad] trailing_silence_ms in config.toml: quiet needed before a turn closes
-    decoded = re.findall(r"recognized '.*?', decoded in (\d+) ms after the turn closed", log)
-    recognized = [trailing + float(m) for m in decoded]
+    # the IVR logs when the final result is ready, measured from the end of speech its VAD found
+    recognized = [float(m) for m in re.findall(r"recognized '.*?' (\d+) ms after the end of speech", log)]
     return {"calls": n, "turns": len(reply), "failures": failures,
             "asr_p50": pct(recognized, 50), "asr_p95": pct(recognized, 95),
             "reply_p50": pct(reply, 50), "reply_p95": pct(reply, 95)}  # fmt: skip
@@ -89,8 +98,8 @@ def main() -> int:
     ap.add_argument("--phrase", default="order status")
     args = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="turn-latency-"))
-    wav = phrase_wav(args.phrase, out)
-    rows = [run_level(int(n), args.rounds, wav, out) for n in args.levels.split(",")]
+    wav, speech_end = phrase_wav(args.phrase, out)
+    rows = [run_level(int(n), args.rounds, wav, speech_end, out) for n in args.levels.split(",")]
     print("| concurrent calls | turns | failed | end of speech -> recognized p50 / p95 ms "
           "| end of speech -> first reply audio p50 / p95 ms |")  # fmt: skip
     print("|---|---|---|---|---|")

@@ -159,3 +159,23 @@ def test_a_step_overrides_settings_with_validation() -> None:
     endpointer.reconfigure(vad_overrides(step, frame_ms=30))
     with pytest.raises(ConfigError, match="frame_ms"):
         Endpointer("c", VadConfig(frame_ms=15), RATE)
+
+
+def test_end_turn_closes_a_turn_at_its_speech_end_during_the_pause() -> None:
+    speech = phone_line(digit_takes()[5].pcm())
+    endpointer = Endpointer("c", VadConfig(trailing_silence_ms=900), RATE)
+    out = run(endpointer, line_noise(0.5) + speech + line_noise(0.3, seed=1))
+    assert endpointer.state is EndpointState.STOPPING and not [o for o in out if isinstance(o, SpeechEnded)]
+    assert 250 <= endpointer.silence_ms <= 600  # the 0.3 s pause so far, plus the quiet end of the take itself
+    speech_end = endpointer.speech_end
+    (ended,) = endpointer.end_turn("complete")
+    assert isinstance(ended, SpeechEnded) and ended.at == speech_end and endpointer.end_reason == "complete"
+    assert endpointer.state is EndpointState.QUIET and endpointer.silence_ms == 0.0
+    assert endpointer.end_turn("complete") == []  # nothing open any more
+
+
+def test_complete_and_early_pauses_are_step_settings() -> None:
+    step = vad_overrides(VadConfig(), complete_silence_ms=150, early_decode_ms=50)
+    assert (step.complete_silence_ms, step.early_decode_ms, step.trailing_silence_ms) == (150, 50, 500)
+    with pytest.raises(ConfigError, match="complete_silence_ms"):
+        vad_overrides(VadConfig(), complete_silence_ms=-1)

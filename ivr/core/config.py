@@ -82,6 +82,8 @@ class VadConfig:
     min_speech_ms: int = 200
     leading_padding_ms: int = 300
     trailing_silence_ms: int = 500
+    complete_silence_ms: int = 250
+    early_decode_ms: int = 100
     max_utterance_seconds: float = 15.0
 
 

@@ -2,9 +2,9 @@
 
 N concurrent `ivr call` callers each wait for the Acme menu, say "order status" (espeak-ng,
 sent as 8 kHz audio with a known amount of trailing silence), and listen for the reply.
-The real end of speech is where the caller's audio file stops being speech; the reply is the
-first audio the caller hears afterwards. Recognition latency is the endpointer's trailing
-silence plus the decode time the IVR logs. Prints one row per concurrency level:
+The real end of speech is the caller's play_start plus where the speech in its file ends; the
+reply is the first audio the caller hears afterwards. Recognition latency is what the IVR logs:
+from the end of speech its VAD found to the final result. Prints one row per concurrency level:
 
     .venv/bin/python bench/turn_latency.py --levels 1,30 --rounds 3
 """

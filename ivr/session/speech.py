@@ -44,6 +44,8 @@ class _Turn:
         self.audio: list[bytes] = []  # the rest decode it at once, early or at the end
         self.early: asyncio.Task[Transcript] | None = None
         self.early_upto = 0.0  # the endpointer's speech end when the early decode started
+        self.partial = ""  # a streaming engine's latest partial result
+        self.reader: asyncio.Task[Transcript] | None = None  # reads a streaming engine's results
 
     def early_valid(self, speech_end: float) -> bool:
         """True if the early decode heard all the speech of the turn (the caller did not go on)."""
@@ -83,6 +85,8 @@ class CallSpeech:
                         emit(out)
                         if listen is not None and listen.speech:
                             current = _Turn(listen, self._open(leg.call_id, listen) if self._streaming else None)
+                            if current.stream is not None:
+                                current.reader = spawn(self._read(current, leg.call_id))
                     elif isinstance(out, SpeechAudio):
                         if current is not None:
                             if current.stream is not None:
@@ -94,8 +98,8 @@ class CallSpeech:
                         if current is not None:
                             spawn(self._final(current, out, emit, endpointer.end_reason))
                             current = None
-                if current is not None and current.stream is None and endpointer.state is EndpointState.STOPPING:
-                    if self._early(current, endpointer, leg.call_id, spawn):
+                if current is not None and endpointer.state is EndpointState.STOPPING:
+                    if self._complete(current, endpointer, leg.call_id, spawn):
                         for out in endpointer.end_turn("complete"):
                             assert isinstance(out, SpeechEnded)
                             emit(out)
@@ -109,10 +113,16 @@ class CallSpeech:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*finals, return_exceptions=True)
 
-    def _early(self, turn: _Turn, endpointer: Endpointer, call_id: str, spawn: Callable[[Any], Any]) -> bool:
-        """Start the early decode when the pause is long enough; True when the turn may end now."""
+    def _complete(self, turn: _Turn, endpointer: Endpointer, call_id: str, spawn: Callable[[Any], Any]) -> bool:
+        """During a pause: True when the turn may end now, as what was heard is a complete answer.
+
+        A streaming engine judges by its latest partial; for the others the early decode starts here.
+        """
         vad = endpointer.config
         silence = endpointer.silence_ms
+        complete_ms = min(vad.complete_silence_ms, vad.trailing_silence_ms)
+        if turn.stream is not None:
+            return silence >= complete_ms and is_complete(turn.partial, turn.listen)
         if not turn.early_valid(endpointer.speech_end):
             # none yet, or the caller went on: decode the audio so far (after the last early one finished)
             if silence >= min(vad.early_decode_ms, vad.trailing_silence_ms) and (
@@ -124,8 +134,15 @@ class CallSpeech:
         assert turn.early is not None
         if not turn.early.done() or turn.early.cancelled() or turn.early.exception() is not None:
             return False
-        complete_ms = min(vad.complete_silence_ms, vad.trailing_silence_ms)
         return silence >= complete_ms and is_complete(turn.early.result().text, turn.listen)
+
+    async def _read(self, turn: _Turn, call_id: str) -> Transcript:
+        assert turn.stream is not None
+        async for result in turn.stream:
+            if result.final:
+                return result
+            turn.partial = result.text
+        return Transcript(call_id, text="", final=True, at=time.monotonic())
 
     async def _decode(self, call_id: str, listen: Listen, pcm: bytes) -> Transcript:
         stream = self._open(call_id, listen)
@@ -148,15 +165,13 @@ class CallSpeech:
 
     async def _final(self, turn: _Turn, ended: SpeechEnded, emit: Callable[[Event], None], why: str) -> None:
         text = REDACTED_SPEECH if turn.listen.sensitive else None  # a sensitive answer is never logged
-        if turn.stream is not None:
+        if turn.stream is not None and turn.reader is not None:
             turn.stream.end()
-            async for result in turn.stream:
-                if result.final:
-                    log.info("call %s recognized %r %.0f ms after the end of speech (streaming)", result.call_id,
-                             text or result.text, (time.monotonic() - ended.at) * 1000)  # fmt: skip
-                    emit(result)
-                    return
-            emit(Transcript(ended.call_id, text="", final=True, at=time.monotonic()))
+            result = await turn.reader
+            log.info("call %s recognized %r %.0f ms after the end of speech (streaming, turn ended on %s)",
+                     result.call_id, text or result.text, (time.monotonic() - ended.at) * 1000,
+                     "a complete answer" if why == "complete" else why)  # fmt: skip
+            emit(result)
             return
         early = turn.early_valid(ended.at)
         task = turn.early if early and turn.early is not None else None

@@ -166,6 +166,27 @@ async def test_a_sensitive_step_pauses_the_recording_and_masks_what_the_caller_s
     assert stereo[round((resumed + 0.1) * 16000) : round((resumed + 0.2) * 16000), 1].mean() == pytest.approx(7000)
 
 
+async def test_speech_decoded_after_its_sensitive_step_ended_is_still_masked(store: CallStore, tmp_path: Path) -> None:
+    # The caller spoke the card number, then keyed it; the keys ended the step before the decode came back.
+    journal = StoreJournal(store, RecordingsConfig(enabled=False), root=tmp_path)
+    leg = Leg("w0-c6")
+    call = cast(Any, Call(leg))
+    journal.call_offered(cast(Any, leg), flow_name="pay")
+    journal.event(call, CallAnswered(leg.call_id, at=time.monotonic()))
+    journal.event(call, SensitiveInput(leg.call_id, on=True, step="card"))
+    journal.event(call, SensitiveInput(leg.call_id, on=False, step="card"))
+    late = Transcript(leg.call_id, text="four one one one", final=True, confidence=0.9, sensitive=True)
+    journal.event(call, late)
+    journal.event(call, IntentDetected(leg.call_id, step="menu", text="[redacted speech]", source="speech"))
+    journal.event(call, Hangup(leg.call_id, by="caller"))
+    leg.end("caller")
+    await journal.call_finished(call)
+    assert await store.flush(10)
+    detail = await store.call_detail(leg.call_id)
+    assert detail is not None
+    assert [(t.speaker, t.text) for t in detail.turns] == [("caller", "[redacted speech]")]
+
+
 def read_wav_stereo(path: Path) -> bytes:
     import wave
 

@@ -193,6 +193,7 @@ class Transcript(Event):
     words: tuple[WordInfo, ...] = ()
     engine: str = ""
     at: float = 0.0
+    sensitive: bool = False  # heard while a sensitive step listened: never log or store the text
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

@@ -188,8 +188,13 @@ class FlowCall:
         elif isinstance(event, Transcript):
             if not event.final or self.listen is None:
                 return
+            if event.sensitive and self._secret is None:
+                # decoded after its sensitive step ended (the caller keyed the answer meanwhile): it is
+                # no answer to the step running now, and its words must not reach a log or a record
+                log.info("call %s: speech from a finished sensitive step dropped", self.call_id)
+                return
             if event.text.strip():
-                heard = REDACTED_SPEECH if self._secret else event.text
+                heard = REDACTED_SPEECH if self._secret or event.sensitive else event.text
                 log.info("call %s heard %r (%.2f)", self.call_id, heard, event.confidence)
                 await self._feed(event)
             elif not self._playing:

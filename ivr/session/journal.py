@@ -145,7 +145,7 @@ class StoreJournal:
             self.store.add_turn(call.call_id, "ivr", text, start=self._offset(trace, time.monotonic()))
         elif isinstance(event, Transcript):
             if event.final and event.text.strip():
-                masked = trace.sensitive_since is not None
+                masked = trace.sensitive_since is not None or event.sensitive
                 trace.heard = dataclasses.replace(event, text=REDACTED_SPEECH) if masked else event
         elif isinstance(event, SensitiveInput):
             self._sensitive(trace, event.on)

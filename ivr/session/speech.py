@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -165,6 +166,7 @@ class CallSpeech:
 
     async def _final(self, turn: _Turn, ended: SpeechEnded, emit: Callable[[Event], None], why: str) -> None:
         text = REDACTED_SPEECH if turn.listen.sensitive else None  # a sensitive answer is never logged
+        emit = _marking_sensitive(emit) if turn.listen.sensitive else emit
         if turn.stream is not None and turn.reader is not None:
             turn.stream.end()
             result = await turn.reader
@@ -183,6 +185,15 @@ class CallSpeech:
                  result.call_id, text or result.text, (time.monotonic() - ended.at) * 1000,
                  "early" if early else "full", "a complete answer" if why == "complete" else why)  # fmt: skip
         emit(result)
+
+
+def _marking_sensitive(emit: Callable[[Event], None]) -> Callable[[Event], None]:
+    """`emit` for a sensitive turn: its Transcript says so, even if it arrives after the step ended."""
+
+    def marked(event: Event) -> None:
+        emit(dataclasses.replace(event, sensitive=True) if isinstance(event, Transcript) else event)
+
+    return marked
 
 
 @lru_cache(maxsize=64)

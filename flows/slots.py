@@ -9,7 +9,7 @@ from flows.numbers import CARDINALS, ORDINALS, digits_in, number_in
 
 SLOT_TYPES = ("digits", "number", "yes_no", "date", "text")
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")  # letters and digits of any script (Korean menus too)
 _MONTHS = (
     "january february march april may june july august september october november december".split()
 )

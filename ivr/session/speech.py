@@ -35,6 +35,10 @@ from ivr.core.redact import REDACTED_SPEECH
 
 log = logging.getLogger(__name__)
 
+# A streaming engine's partial must stay the same this long (Vosk updates it every 200 ms of audio)
+# before it counts as a complete answer: on a poor line Vosk's partials flip between phrases.
+_STABLE_PARTIAL_S = 0.25
+
 
 class _Turn:
     """A caller turn the flow listens to: its audio and the decodes of it."""
@@ -46,6 +50,7 @@ class _Turn:
         self.early: asyncio.Task[Transcript] | None = None
         self.early_upto = 0.0  # the endpointer's speech end when the early decode started
         self.partial = ""  # a streaming engine's latest partial result
+        self.partial_at = 0.0  # when it last changed
         self.reader: asyncio.Task[Transcript] | None = None  # reads a streaming engine's results
 
     def early_valid(self, speech_end: float) -> bool:
@@ -122,8 +127,9 @@ class CallSpeech:
         vad = endpointer.config
         silence = endpointer.silence_ms
         complete_ms = min(vad.complete_silence_ms, vad.trailing_silence_ms)
-        if turn.stream is not None:
-            return silence >= complete_ms and is_complete(turn.partial, turn.listen)
+        if turn.stream is not None:  # a partial that still flips between phrases is no answer yet
+            stable = time.monotonic() - turn.partial_at >= _STABLE_PARTIAL_S
+            return silence >= complete_ms and stable and is_complete(turn.partial, turn.listen)
         if not turn.early_valid(endpointer.speech_end):
             # none yet, or the caller went on: decode the audio so far (after the last early one finished)
             if silence >= min(vad.early_decode_ms, vad.trailing_silence_ms) and (
@@ -142,7 +148,8 @@ class CallSpeech:
         async for result in turn.stream:
             if result.final:
                 return result
-            turn.partial = result.text
+            if result.text != turn.partial:
+                turn.partial, turn.partial_at = result.text, time.monotonic()
         return Transcript(call_id, text="", final=True, at=time.monotonic())
 
     async def _decode(self, call_id: str, listen: Listen, pcm: bytes) -> Transcript:

@@ -1,10 +1,10 @@
-"""Regenerate bench/data/intent_testset.jsonl: each held-out phrasing as typed and as misheard by ASR.
+"""Regenerate bench/data/intent_testset.jsonl: each held-out phrasing as typed and as misheard by pocketsphinx.
 
 The ASR path is espeak-ng speech -> 8 kHz G.711 mu-law (a phone line) -> 16 kHz -> pocketsphinx
 with its general US English model, so the errors are those of a real recognizer, not invented ones.
 A second condition, `asr-hinted`, decodes with a small language model built from the phrases the runner hands
 the recognizer as hints (Listen.phrases of the widest step), the way a deployed recognizer is biased to a step.
-Run: /work/venv/bin/python bench/intent_asr_variants.py  (minutes; needs espeak-ng and sox)
+Run: .venv/bin/python bench/intent_asr_variants.py  (minutes; needs espeak-ng and sox)
 """
 
 from __future__ import annotations
@@ -95,6 +95,12 @@ def main() -> int:
     known |= {(text, "hinted:" + voice): hyp for (text, voice, _), hyp in zip(hinted, decoded[len(jobs):], strict=True)}
     variants = [v for v, _ in VOICES] + ["hinted:" + HINTED_VOICE[0]]
     results = [known[(text, voice)] for _, text in items for voice in variants]
+    # Rows of other recognizers (bench/intent_whisper_variants.py) stay, after this one's rows of each phrase.
+    others: dict[str, list[str]] = {}
+    for line in out_path.read_text().splitlines() if out_path.exists() else []:
+        row = json.loads(line)
+        if row["source"] != "typed" and not row["source"].startswith("asr:"):
+            others.setdefault(row["said"], []).append(line)
     with out_path.open("w") as f:
         for i, (intent, text) in enumerate(items):
             f.write(json.dumps({"intent": intent, "text": text, "source": "typed"}) + "\n")
@@ -104,6 +110,7 @@ def main() -> int:
                 if voice.startswith("hinted:"):
                     row["hints"] = hints
                 f.write(json.dumps(row) + "\n")
+            f.writelines(line + "\n" for line in others.get(text, []))
     print(f"wrote {len(items)} phrasings x {1 + len(variants)} variants ({len(jobs) + len(hinted)} decoded now)",
           file=sys.stderr)
     return 0

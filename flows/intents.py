@@ -1,9 +1,10 @@
 """Intent detection that tolerates ASR errors: a small logistic model over words, character n-grams and sound codes.
 
-Each flow trains its own classifier when it loads (tens of milliseconds) from the intents' example phrases
-and keywords. Character n-grams over the whole utterance survive misheard or split words ("track my pack
-age"); sound codes catch homophones ("ours" / "hours"). A ranked list with confidences comes back; the
-runner reprompts or confirms below a step's threshold.
+Each flow trains its own classifier when it loads (0.1-0.3 s) from the intents' example phrases and keywords.
+Character n-grams over the whole utterance survive misheard or split words ("track my pack age"); sound codes
+catch homophones ("ours" / "hours"); crude stems join inflections ("returned" / "returns"); a word the model
+never saw counts as a known word one edit away ("oder" / "order"). A ranked list with confidences comes back;
+the runner reprompts or confirms below a step's threshold.
 """
 
 from __future__ import annotations
@@ -47,11 +48,19 @@ BACKGROUND = (
 # Intents named "yes" and "no" also learn the yes/no vocabulary of the yes_no slot.
 _BUILTIN_KEYWORDS = {"yes": (*sorted(YES_WORDS), *YES_PHRASES), "no": (*sorted(NO_WORDS), *NO_PHRASES)}
 # Training is tiny: a few hundred phrases x a few thousand features; these settle in well under 100 ms.
+# Nesterov momentum: plain gradient descent had not converged after 400 epochs (cross-validated accuracy
+# still rose with 1000); with momentum 400 epochs score the same as 1000.
 _EPOCHS = 400
 _LEARNING_RATE = 4.0
+_MOMENTUM = 0.9
 _L2 = 1e-4
 # Feature family weights relative to a whole word (1.0); chosen by bench/intent_cv.py.
 _W_SOUND, _W_BIGRAM, _W_CHARS, _W_SQUASHED = 0.5, 0.7, 0.3, 0.2
+_W_STEM = 0.5  # a crude stem per word ("returns", "returned" -> "return")
+_W_STOP = 0.5  # function words count half: "where is the ..." alone should not pick an intent
+_W_FUZZY = 0.5  # an unseen word one edit from a known one ("oder") counts as that word, at this weight
+_STOPWORDS = frozenset("i a an the to my me is it of on in for and you your do can be this that am are".split())
+_SUFFIXES = ("ing", "ed", "es", "s", "ly", "y")
 # How much each background phrase counts in training, relative to an intent example.
 _BACKGROUND_WEIGHT = 1.0
 # Nearest-example cosine below which confidence is scaled down: the caller said something new.
@@ -75,6 +84,18 @@ def normalize(text: str) -> list[str]:
     return [t for t in out if t not in _FILLERS]
 
 
+@functools.lru_cache(maxsize=8192)
+def stem(word: str) -> str:
+    """A crude stem ("shipped" -> "ship", "hours" -> "hour") so inflections share a feature."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiousl":
+                word = word[:-1]
+            break
+    return word
+
+
 def features(text: str) -> dict[str, float]:
     """Sparse feature counts of one utterance."""
     toks = normalize(text)
@@ -84,7 +105,8 @@ def features(text: str) -> dict[str, float]:
         feats[name] = feats.get(name, 0.0) + weight
 
     for tok in toks:
-        add("w:" + tok)
+        add("w:" + tok, _W_STOP if tok in _STOPWORDS else 1.0)
+        add("t:" + stem(tok), _W_STEM)
         code = sound_code(tok)
         if code:
             add("p:" + code, _W_SOUND)
@@ -136,6 +158,23 @@ class IntentClassifier:
         self._weights = _train(self._examples, self._labels, len(self.names) + 1, weights)
         # Rows are grouped by intent (background last), so a per-intent maximum is one reduceat over these offsets.
         self._class_starts = np.searchsorted(self._labels, np.arange(len(self.names) + 1))
+        self._near: dict[str, set[str]] = {}
+        for name in vocab:
+            if name.startswith("w:") and len(name) >= 6:
+                for variant in _deletions(name[2:]):
+                    self._near.setdefault(variant, set()).add(name[2:])
+
+    def _with_fuzzy(self, feats: dict[str, float]) -> dict[str, float]:
+        """Words the model never saw also count as a known word one edit away ("oder" -> "order")."""
+        if not _W_FUZZY:
+            return feats
+        out = dict(feats)
+        for name, value in feats.items():
+            if name.startswith("w:") and name not in self._vocab and len(name) >= 6:
+                near = set().union(*(self._near.get(v, set()) for v in _deletions(name[2:])))
+                for word in near:
+                    out["w:" + word] = out.get("w:" + word, 0.0) + _W_FUZZY * value / len(near)
+        return out
 
     def _row(self, feats: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         vocab = self._vocab
@@ -164,7 +203,7 @@ class IntentClassifier:
         keep = [i for i, n in enumerate(self.names) if allow is None or n in allow]
         if not keep:
             return []
-        idx, vals = self._row(features(text))
+        idx, vals = self._row(self._with_fuzzy(features(text)))
         idx, vals = idx[:-1], vals[:-1]
         if len(idx) == 0:
             return [RankedIntent(self.names[i], 0.0) for i in keep]
@@ -174,6 +213,11 @@ class IntentClassifier:
         coverage = min(1.0, self._best_similarity(idx, vals, keep) / _COVERAGE)
         ranked = sorted(zip((self.names[i] for i in keep), probs * coverage, strict=True), key=lambda t: -t[1])
         return [RankedIntent(name, round(float(conf), 4)) for name, conf in ranked]
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every string one deletion away from it (a symmetric-delete index finds edit distance 1)."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def _train(x: np.ndarray, labels: np.ndarray, n_classes: int, row_weights: np.ndarray) -> np.ndarray:
@@ -186,9 +230,14 @@ def _train(x: np.ndarray, labels: np.ndarray, n_classes: int, row_weights: np.nd
     target = np.zeros((len(x), n_classes))
     target[np.arange(len(x)), labels] = 1.0
     alpha = np.zeros((len(x), n_classes))
+    velocity = np.zeros_like(alpha)
     for _ in range(_EPOCHS):
-        probs = _softmax(gram @ alpha)
-        alpha -= _LEARNING_RATE * ((probs - target) * row_weights[:, None] / len(x) + _L2 * alpha)
+        ahead = alpha + _MOMENTUM * velocity
+        probs = _softmax(gram @ ahead)
+        velocity = _MOMENTUM * velocity - _LEARNING_RATE * (
+            (probs - target) * row_weights[:, None] / len(x) + _L2 * ahead
+        )
+        alpha += velocity
     return np.vstack([x.T @ alpha, alpha.sum(axis=0, keepdims=True)])
 
 

@@ -53,18 +53,38 @@ def _listen(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, 
 
 
 def _phrases(runner: FlowRunner, step: InputStep | CollectStep) -> tuple[str, ...]:
-    """Recognizer hints: the phrases, intent labels and examples this step understands."""
-    found: list[str] = []
+    """Recognizer hints: every phrase, intent label and example this step understands, most telling last.
+
+    Whisper keeps only the last 200 tokens of long hints as its prompt, so the list ends with each option's
+    phrases and label, after the examples interleaved from the end. With the examples option by option, the
+    prompt of the Acme "anything else?" step (253 phrases) held only the last options' examples. Measured with
+    bench/intent_whisper_variants.py on 450 held-out utterances heard through CallSpeech: word error rate 33% ->
+    25%, intent accuracy 76.9% -> 84.2% (no hints at all: 30%, 77.1%). Fewer, shorter hints (labels, keywords,
+    a few short examples) were worse in an earlier run (55% WER): Whisper then forces any speech into them.
+    """
+    examples: list[list[str]] = []
+    last: list[str] = []
     for c in step.choices:
-        found += list(c.phrases)
         intent = runner.flow.intents.get(c.intent)
+        last += list(c.phrases)
         if intent is not None:
-            found += [intent.label, *intent.examples]
+            examples.append(list(intent.examples))
+            last.append(intent.label)
+    found = [p for p in _interleave_from_end(examples) if p not in last] + last
     if isinstance(step, CollectStep) and step.slot.type in ("digits", "number"):
         found += "zero oh one two three four five six seven eight nine".split()
     if (isinstance(step, CollectStep) and step.slot.type == "yes_no") or step.settings.confirm_below:
         found += ["yes", "no"]
     return tuple(dict.fromkeys(found))
+
+
+def _interleave_from_end(lists: list[list[str]]) -> list[str]:
+    """All items, taking one from each list in turn so that the END of the result draws evenly on every list."""
+    queues = [list(reversed(items)) for items in lists]
+    out: list[str] = []
+    while any(queues):
+        out += [q.pop(0) for q in queues if q]
+    return out[::-1]
 
 
 def begin(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, actions: list[Event]) -> RunState:

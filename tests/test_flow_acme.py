@@ -11,7 +11,7 @@ from flows import FlowRunner, cli, load_flow
 from flows.conversation import Conversation
 from flows.flowtest import CaseResult, run_test_file
 from flows.yaml_source import read_yaml
-from ivr.core.events import Say, TransferRequested
+from ivr.core.events import DtmfDigit, Listen, Say, TransferRequested
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / "acme_retail.yaml"
 CASES = FLOW.with_name("acme_retail.tests.yaml")
@@ -92,3 +92,18 @@ def test_an_order_store_that_fails_hands_the_caller_to_an_agent() -> None:
     assert "Sorry, I can't look up orders right now" in says and "couldn't find order" not in says
     transfers = [e for e in out if isinstance(e, TransferRequested)]
     assert [(t.queue, t.reason) for t in transfers] == [("support", "Order lookup failed for order 12345")]
+
+
+def test_the_end_of_a_steps_hints_stands_for_every_option() -> None:
+    # Whisper primes itself with only the end of long hints; it must not be all about one or two options.
+    runner = FlowRunner(load_flow(FLOW))
+    state, _ = runner.start("c1")
+    _, actions = runner.handle(state, DtmfDigit("c1", digit="3"))  # store hours, then "anything else?"
+    phrases = [a for a in actions if isinstance(a, Listen)][-1].phrases
+    intents = runner.flow.intents
+    assert len(phrases) == len(set(phrases)) == len({e for i in intents.values() for e in (i.label, *i.examples)})
+    assert phrases[-len(intents):] == tuple(intents[n].label for n in ("yes", "no", "goodbye", "order_status",
+                                                                       "returns", "store_hours", "agent"))
+    tail = phrases[-60:]
+    for intent in intents.values():
+        assert sum(p in intent.examples for p in tail) >= 5, intent.name

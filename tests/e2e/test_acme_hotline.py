@@ -1,4 +1,5 @@
-"""The bundled Acme hotline over real SIP: order status by keypad (and by speech in test_speech_calls)."""
+"""The bundled Acme hotline over real SIP: order status by keypad, read from the seeded database (and by speech in
+test_speech_calls)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def test_order_status_by_keypad(acme: IvrServer, tmp_path: Path) -> None:
     for dtmf in sent:
         assert any(0 < s - dtmf["t"] < 3.0 for s in starts), (dtmf, starts)
     acme.wait_log("intent order_status")
+    acme.wait_log("storage: seeded demo orders 12345, 24680, 13579, 55555")  # the answer comes from the database
     acme.wait_log(
         "says 'Order one two three four five shipped on November twentieth"
         " and should arrive on November twenty fourth.'"

@@ -196,9 +196,13 @@ def _spoken_key(step: InputStep, tokens: list[str]) -> Choice | None:
 def _phrase_choice(step: InputStep | CollectStep, text: str) -> tuple[Choice, float] | None:
     said = " ".join(words(text))
     best: tuple[Choice, float] | None = None
+    if not said:
+        return None  # no words (noise, or a script words() cannot split): no phrase was said
     for c in step.choices:
         for phrase in c.phrases:
             target = " ".join(words(phrase))
+            if not target:
+                continue
             score = 1.0 if f" {target} " in f" {said} " else SequenceMatcher(None, said, target).ratio()
             if score >= _PHRASE_MATCH and (best is None or score > best[1]):
                 best = (c, score)

@@ -477,3 +477,31 @@ def test_a_flow_without_sensitive_steps_never_pauses(runner: FlowRunner) -> None
     state, more = runner.handle(state, DtmfDigit("c1", digit="1"))
     assert sensitivity(actions + more) == [] and not of(Listen, more)[0].sensitive
     assert all(not s.redacted for s in of(Say, actions + more))
+
+
+KOREAN = """\
+flow: ko
+title: Korean menu
+start: menu
+defaults: {timeout: 10, no_match_retries: 1, on_failure: bye}
+steps:
+  menu:
+    kind: menu
+    prompt: Say an option.
+    options:
+      - {keys: "1", phrases: [주문 상태], next: order}
+      - {keys: "0", phrases: [상담원 연결], next: agent}
+  order: {kind: say, text: Order., next: bye}
+  agent: {kind: say, text: Agent., next: bye}
+  bye: {kind: hangup, text: Bye., reason: done}
+"""
+
+
+@pytest.mark.parametrize(
+    ("said", "reply"), [("상담원 연결", "Agent."), ("주문 상태", "Order."), ("...", "Say an option.")]
+)
+def test_spoken_phrases_in_another_script_pick_their_own_option(said: str, reply: str) -> None:
+    # words() once kept only ASCII: every Korean answer (and one with no words) took the first option
+    runner = FlowRunner(load_flow_text(KOREAN))
+    state = at_menu(runner)
+    assert reply in says(runner.handle(state, Transcript("c1", text=said, final=True))[1])

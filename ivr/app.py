@@ -147,7 +147,8 @@ class Records:
     async def open(self, config: Config, runner: FlowRunner, services: CallServices) -> None:
         """Open the store (repairing what a crash left), log agents in, start the web app; fill `services`."""
         self.store = await open_call_store(config, self.executor)
-        services.sources = {**services.sources, **await database_sources(self.store)}  # orders from the database
+        orders = await database_sources(self.store, seed=config.storage.seed_demo_orders)  # orders from the database
+        services.sources = {**services.sources, **orders}
         self.tasks.append(asyncio.create_task(keep_purging(self.store, config, self.executor)))
         links = TranscriptLinks.from_config(config.web, config.path(SECRET_FILE))
         self.journal = StoreJournal(self.store, config.recordings, root=config.root, executor=self.executor)

@@ -51,6 +51,13 @@ async def test_start_up_seeds_the_demo_orders_once_and_lookups_read_them(store: 
     assert (missing.found, missing.error) == (False, "")
 
 
+async def test_a_real_order_database_is_not_given_demo_orders(store: CallStore) -> None:
+    sources = await database_sources(store, seed=False)  # [storage] seed_demo_orders = false
+    assert await store.get_order("12345") is None
+    missing = await answer(_request("12345"), sources)
+    assert (missing.found, missing.error) == (False, "")
+
+
 class Voice:
     """Prompts as silence, remembering what was said."""
 

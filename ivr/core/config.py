@@ -133,6 +133,7 @@ class StorageConfig:
     batch_size: int = 500
     flush_ms: int = 50
     connect_timeout_seconds: int = 3
+    seed_demo_orders: bool = True
 
 
 @dataclass(frozen=True)

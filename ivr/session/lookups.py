@@ -58,9 +58,9 @@ class StoreOrders:
         return await self.store.get_order(key)
 
 
-async def database_sources(store: OrderStore) -> dict[str, LookupSource]:
-    """Seed the demo orders that are missing from the database, and return the sources that read it."""
-    added = await store.seed_orders(DEMO_ORDERS)
+async def database_sources(store: OrderStore, seed: bool = True) -> dict[str, LookupSource]:
+    """Return the sources that read the database; first seed the demo orders missing from it, unless told not to."""
+    added = await store.seed_orders(DEMO_ORDERS) if seed else []
     if added:
         log.info("storage: seeded demo orders %s", ", ".join(added))
     return {"orders": StoreOrders(store)}

@@ -131,10 +131,10 @@ class CallSpeech:
             stable = time.monotonic() - turn.partial_at >= _STABLE_PARTIAL_S
             return silence >= complete_ms and stable and is_complete(turn.partial, turn.listen)
         if not turn.early_valid(endpointer.speech_end):
-            # none yet, or the caller went on: decode the audio so far (after the last early one finished)
-            if silence >= min(vad.early_decode_ms, vad.trailing_silence_ms) and (
-                turn.early is None or turn.early.done()
-            ):
+            # none yet, or the caller went on: decode the audio so far instead of what they said before
+            if silence >= min(vad.early_decode_ms, vad.trailing_silence_ms):
+                if turn.early is not None:
+                    turn.early.cancel()  # stale; if it still waits for a decode thread, it never runs
                 turn.early_upto = endpointer.speech_end
                 turn.early = spawn(self._decode(call_id, turn.listen, b"".join(turn.audio)))
             return False
@@ -156,9 +156,15 @@ class CallSpeech:
         stream = self._open(call_id, listen)
         stream.push(pcm)
         stream.end()
-        async for result in stream:
-            if result.final:
-                return result
+        try:
+            async for result in stream:
+                if result.final:
+                    return result
+        except asyncio.CancelledError:
+            cancel = getattr(stream, "cancel", None)  # ExecutorStream: drop the queued decode too
+            if cancel is not None:
+                cancel()
+            raise
         return Transcript(call_id, text="", final=True, at=time.monotonic())
 
     def _apply_vad(self, endpointer: Endpointer, listen: Listen) -> None:
@@ -184,6 +190,8 @@ class CallSpeech:
             return
         early = turn.early_valid(ended.at)
         task = turn.early if early and turn.early is not None else None
+        if task is None and turn.early is not None:
+            turn.early.cancel()  # it heard only part of the turn
         if task is None:
             task = asyncio.ensure_future(self._decode(ended.call_id, turn.listen, b"".join(turn.audio)))
         result = await task

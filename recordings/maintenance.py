@@ -56,13 +56,16 @@ def repair_recordings(directory: str | Path) -> list[RecordingInfo]:
         except (OSError, ValueError, KeyError, RecordingError) as exc:
             log.error("recordings: cannot repair %s: %s; the file is left as it is", audio, exc)
             continue
+        duration = plain / (2 * channels * rate)
         fixed = replace(
             info,
             path=str(audio),
             status="repaired",
             sample_rate=rate,
             channels=channels,
-            duration=plain / (2 * channels * rate),
+            duration=duration,
+            pauses=_kept_pauses(info, duration),
+            paused_from=None,
             sha256=digest,
             size_bytes=size,
             error="the recorder stopped without closing the file (crash); repaired at start-up",
@@ -71,6 +74,14 @@ def repair_recordings(directory: str | Path) -> list[RecordingInfo]:
         log.warning("recordings: repaired %s (%.1f s kept) left open by a crash", audio, fixed.duration)
         repaired.append(fixed)
     return repaired
+
+
+def _kept_pauses(info: RecordingInfo, duration: float) -> tuple[tuple[float, float], ...]:
+    """The pauses the sidecar noted, one still running at the crash included, within the audio that was kept."""
+    spans = list(info.pauses)
+    if info.paused_from is not None:
+        spans.append((info.paused_from, duration))
+    return tuple((start, min(end, duration)) for start, end in spans if start < duration)
 
 
 def purge_recordings(directory: str | Path, retention_days: int, *, now: float | None = None) -> list[str]:

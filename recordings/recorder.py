@@ -162,6 +162,7 @@ class CallRecorder:
                 self._end_pause()
             if self._pause_from is None:
                 self._pause_from = max(self._cursor)  # everything after each cursor is still to come
+                self._note_pauses()
         if self._origin is None:
             self._origin = chunk.at
         target = round((chunk.at - self._origin) * self.rate)
@@ -179,6 +180,7 @@ class CallRecorder:
             self._pause_to[channel] = self._written + offset
             if len(self._pause_to) == len(_CHANNEL):
                 self._end_pause()
+            self._note_pauses()
         self._cursor[channel] = self._written + len(buf) // 2
         self._commit(max(self._cursor) - self._lag)
         if self._clock() - self._last_flush >= self._flush_every:
@@ -233,6 +235,29 @@ class CallRecorder:
         self._pause_from, self._pause_to = None, {}
         if end > start:
             self._pauses.append((start / self.rate, end / self.rate))
+
+    def _note_pauses(self) -> None:
+        """Keep the sidecar's pauses current, so that after a crash `repair_recordings` still lists them.
+
+        Audio kept again on one channel bounds the running pause; before that it is noted as `paused_from`.
+        """
+        pauses, paused_from = list(self._pauses), None
+        if self._pause_from is not None:
+            if self._pause_to:
+                end = min(self._pause_to.values())
+                if end > self._pause_from:
+                    pauses.append((self._pause_from / self.rate, end / self.rate))
+            else:
+                paused_from = self._pause_from / self.rate
+        try:
+            write_sidecar(replace(self.info, pauses=tuple(pauses), paused_from=paused_from))
+        except OSError as exc:
+            log.error(
+                "recordings: cannot note a PCI pause in %s.json (%s); if the process crashes before the call "
+                "ends, the repaired recording will not list it",
+                self.path,
+                exc,
+            )
 
     def _commit(self, upto: int) -> None:
         n = upto - self._written

@@ -27,6 +27,8 @@ class RecordingInfo:
     sha256: str = ""
     size_bytes: int = 0
     pauses: tuple[tuple[float, float], ...] = field(default=())
+    # Start (s) of a PCI pause with no audio kept after it yet, while recording: a crash leaves silence from there.
+    paused_from: float | None = None
     error: str = ""
 
 

@@ -162,6 +162,7 @@ async def test_a_sensitive_step_pauses_the_recording_and_masks_what_the_caller_s
     stereo = np.frombuffer(read_wav_stereo(Path(rec.path)), "<i2").reshape(-1, 2)
     ((start, end),) = json.loads(Path(rec.path + ".json").read_text())["pauses"]
     assert start <= 0.1 and end == pytest.approx(resumed + 0.05, abs=0.005)  # until audio is kept again
+    assert rec.pauses == [(start, end)]  # the database row lists the same pause as the sidecar
     assert not stereo[: round(end * 16000)].any()  # the caller's words are silence, from the start of the file
     assert stereo[round((resumed + 0.1) * 16000) : round((resumed + 0.2) * 16000), 1].mean() == pytest.approx(7000)
 

@@ -129,8 +129,29 @@ _CRASH = textwrap.dedent(
 )
 
 
-def _crash(path: Path, *key: str) -> None:
-    proc = subprocess.run([sys.executable, "-c", _CRASH, str(path), *key], cwd=REPO, capture_output=True, text=True)
+_CRASH_PAUSED = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    from ivr.core.events import AudioChunk
+    from recordings import CallRecorder
+    now = [0.0]
+    rec = CallRecorder(sys.argv[1], "paused-call", clock=lambda: now[0], origin=0.0)
+    pcm = (3000 * np.sin(np.arange(320) / 5)).astype("<i2").tobytes()
+    for i in range(175):  # 3.5 s: a card number read out at 0.5-1.0 s, then another from 2.0 s until the crash
+        now[0] = (i + 1) * 0.02
+        if i in (25, 100):
+            rec.pause(at=i * 0.02)
+        if i == 50:
+            rec.resume(at=i * 0.02)
+        rec.write(AudioChunk("x", pcm=pcm, direction="in", at=i * 0.02))
+    os._exit(9)
+    """
+)
+
+
+def _crash(path: Path, *key: str, script: str = _CRASH) -> None:
+    proc = subprocess.run([sys.executable, "-c", script, str(path), *key], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 9, proc.stderr
 
 
@@ -153,6 +174,20 @@ def test_repair_fixes_a_crashed_wav_and_marks_it(tmp_path: Path, caplog: pytest.
     assert json.loads((path.parent / "crashed.wav.json").read_text())["status"] == "repaired"
     assert "left open by a crash" in caplog.text
     assert repair_recordings(tmp_path) == []  # nothing left to do
+
+
+def test_repair_lists_the_pauses_of_a_crashed_recording_one_still_running_included(tmp_path: Path) -> None:
+    path = tmp_path / "paused.wav"
+    _crash(path, script=_CRASH_PAUSED)
+    (info,) = repair_recordings(tmp_path)
+    assert 2.2 <= info.duration <= 3.5
+    (first_start, first_end), (second_start, second_end) = info.pauses
+    assert (first_start, first_end, second_start) == pytest.approx((0.5, 1.0, 2.0), abs=0.03)
+    assert second_end == info.duration  # the crash came in the pause: silence to the end of what was kept
+    assert json.loads((tmp_path / "paused.wav.json").read_text())["pauses"] == [list(p) for p in info.pauses]
+    frames, _ = read_stereo(path)
+    assert rms(frames[int(0.55 * RATE) : int(0.95 * RATE)]) == 0 and rms(frames[int(2.05 * RATE) :]) == 0
+    assert rms(frames[int(1.05 * RATE) : int(1.95 * RATE), 0]) > 1000
 
 
 def test_checksum_on_close_and_sidecar(tmp_path: Path) -> None:

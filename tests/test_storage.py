@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import update
+from sqlalchemy import inspect, text, update
 
 from ivr.core.config import AgentConfig, StorageConfig
 from ivr.storage import CallStore, StorageError, create_db_engine, migrate
+from ivr.storage.migrate import alembic_config, current_revision
 from ivr.storage.models import Base, Order
 from tests import pg
 
@@ -36,8 +38,8 @@ def _ts(seconds: float) -> datetime:
 
 
 async def test_migrate_is_idempotent_and_matches_the_models(db_url: str) -> None:
-    assert migrate(db_url) == "0002"
-    assert migrate(db_url) == "0002"
+    assert migrate(db_url) == "0003"
+    assert migrate(db_url) == "0003"
     engine = create_db_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -214,6 +216,68 @@ async def test_recordings_and_purge_are_recorded(store: CallStore) -> None:
     detail = await store.call_detail("c1")
     assert detail is not None
     assert [(r.path, r.status, r.sample_rate) for r in detail.recordings] == [("/rec/c1.wav", "purged", 8000)]
+
+
+async def test_recording_pauses_round_trip(store: CallStore) -> None:
+    store.call_started("c1", at=T0)
+    store.add_recording("c1", "/rec/paid.wav", duration=30.0, pauses=[(3.2, 9.8), (12.0, 12.5)])
+    store.add_recording("c1", "/rec/plain.wav", duration=30.0, pauses=())
+    store.add_recording("c1", "/rec/unknown.wav", duration=30.0)
+    assert await store.flush(10)
+    detail = await store.call_detail("c1")
+    assert detail is not None
+    assert [(r.path, r.pauses) for r in detail.recordings] == [
+        ("/rec/paid.wav", [(3.2, 9.8), (12.0, 12.5)]),
+        ("/rec/plain.wav", []),  # recorded without a pause
+        ("/rec/unknown.wav", None),  # nobody said
+    ]
+
+
+async def test_migration_0003_adds_pauses_to_an_existing_0002_database(db_url: str, tmp_path: Path) -> None:
+    assert migrate(db_url, "0002") == "0002"
+    engine = create_db_engine(db_url)
+    try:
+        with engine.begin() as conn:  # a call and its recording stored by the previous release
+            conn.execute(
+                text("INSERT INTO calls (id, caller, callee, node, worker, flow_name, status, started_at, hangup_by,"
+                     " end_reason, sip_code, queue, agent_id) VALUES ('old', '', '', 'node-a', '', 'pay', 'completed',"
+                     " :at, 'caller', '', 200, '', '')"),
+                {"at": _ts(0).replace(tzinfo=None)},
+            )  # fmt: skip
+            conn.execute(
+                text("INSERT INTO recordings (uid, call_id, path, duration_seconds, channels, sample_rate, sha256,"
+                     " size_bytes, encrypted, status, created_at) VALUES ('u-old', 'old', '/rec/old.wav', 20.0, 2,"
+                     " 16000, '', 0, false, 'complete', :at)"),
+                {"at": _ts(20).replace(tzinfo=None)},
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+
+    s = CallStore(db_url, spool_dir=tmp_path / "spool", node="node-a")
+    await s.start()  # migrates to the head
+    try:
+        s.call_started("new", at=T0 + 60)
+        s.add_recording("new", "/rec/new.wav", duration=15.0, pauses=[(1.5, 4.25)])
+        assert await s.flush(10)
+        old, new = await s.call_detail("old"), await s.call_detail("new")
+        assert old is not None and new is not None
+        (old_rec,) = old.recordings
+        assert (old_rec.path, old_rec.duration_seconds, old_rec.pauses) == ("/rec/old.wav", 20.0, None)
+        assert [r.pauses for r in new.recordings] == [[(1.5, 4.25)]]
+    finally:
+        await s.close()
+    engine = create_db_engine(db_url)
+    try:
+        with engine.begin() as conn:  # and back down: the column goes, the rows stay
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+            assert current_revision(conn) == "0002"
+            assert "pauses" not in {c["name"] for c in inspect(conn).get_columns("recordings")}
+            assert conn.execute(text("SELECT count(*) FROM recordings")).scalar_one() == 2
+    finally:
+        engine.dispose()
+    assert migrate(db_url) == "0003"
 
 
 async def test_a_refused_write_is_set_aside_and_the_rest_commit(

@@ -239,7 +239,7 @@ class StoreJournal:
 
 
 def store_recording(store: CallStore, info: RecordingInfo) -> None:
-    """Store a closed (or repaired) recording with its checksum."""
+    """Store a closed (or repaired) recording with its checksum and PCI pauses (write-behind: never waits)."""
     store.add_recording(
         info.call_id,
         info.path,
@@ -250,6 +250,7 @@ def store_recording(store: CallStore, info: RecordingInfo) -> None:
         size_bytes=info.size_bytes,
         encrypted=info.encrypted,
         status=info.status,
+        pauses=info.pauses,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -52,6 +53,8 @@ class RecordingRow:
     sha256: str
     encrypted: bool
     status: str
+    # PCI pauses, (start, end) seconds into the file; None when the row predates them (see the sidecar).
+    pauses: list[tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,26 @@ def call_detail(session: Session, call_id: str) -> CallDetail | None:
         ],
         queue_events=[(e.at, e.kind, e.queue, e.agent_id) for e in events],
         recordings=[
-            RecordingRow(r.path, r.duration_seconds, r.channels, r.sample_rate, r.sha256, r.encrypted, r.status)
+            RecordingRow(
+                r.path,
+                r.duration_seconds,
+                r.channels,
+                r.sample_rate,
+                r.sha256,
+                r.encrypted,
+                r.status,
+                _pauses(r.pauses),
+            )
             for r in recs
         ],
     )
+
+
+def _pauses(stored: str | None) -> list[tuple[float, float]] | None:
+    """recordings.pauses (JSON [[start, end], ...]) as (start, end) tuples."""
+    if stored is None:
+        return None
+    return [(float(start), float(end)) for start, end in json.loads(stored)]
 
 
 def mark_interrupted_calls(session: Session, node: str, before: datetime | None = None) -> list[str]:

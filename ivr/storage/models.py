@@ -149,6 +149,8 @@ class Recording(Base):
     status: Mapped[str] = mapped_column(String(16), default="complete")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # PCI pauses as a JSON list of [start, end] seconds into the file; NULL: not known (stored before 0003).
+    pauses: Mapped[str | None] = mapped_column(Text)
 
 
 class Flow(Base):

@@ -183,6 +183,7 @@ def _recordings(conn: Connection, rows: list[dict[str, Any]]) -> None:
             "status": r.get("status", "complete"),
             "created_at": when(r["at"]),
             "purged_at": None,
+            "pauses": None if r.get("pauses") is None else json.dumps(r["pauses"]),
         }
         for r in rows
     ]

@@ -271,9 +271,10 @@ class CallStore:
         size_bytes: int = 0,
         encrypted: bool = False,
         status: str = "complete",
+        pauses: Sequence[tuple[float, float]] | None = None,
         at: float | None = None,
     ) -> str:
-        """A finished (or repaired) recording file. Returns its uid."""
+        """A finished (or repaired) recording file; `pauses`: its PCI pauses (s), None if unknown. Returns its uid."""
         uid = uuid.uuid4().hex
         self._put(
             "recording",
@@ -287,6 +288,7 @@ class CallStore:
             size_bytes=size_bytes,
             encrypted=encrypted,
             status=status,
+            pauses=None if pauses is None else [[float(start), float(end)] for start, end in pauses],
             at=self._at(at),
         )
         return uid

@@ -109,6 +109,7 @@ def test_card_digits_are_paused_out_of_the_recording_and_masked_in_records_and_l
     assert rec.status == "complete"
     side = json.loads(Path(rec.path + ".json").read_text())
     ((start, end),) = side["pauses"]
+    assert rec.pauses == [(start, end)]  # the recordings row lists it too, for QA reviewers
     for turn in caller:  # the keys turn ends as the '#' is handled, just before the resume (frames sit within
         assert turn.start_offset is not None and turn.end_offset is not None  # 40 ms of their arrival time)
         assert start < turn.start_offset <= turn.end_offset < end + 0.04, (start, end, turn)

@@ -12,14 +12,14 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 import pocketsphinx
 
 from asr.phrases import normalize_phrase
-from asr.stream import ExecutorStream, Hypothesis
+from asr.stream import ExecutorRecognizer, ExecutorStream, Hypothesis
 from ivr.core.audio import check_call_rate
 from ivr.core.errors import ModelError
 from ivr.core.events import WordInfo
@@ -33,7 +33,7 @@ _DEFAULT_SEARCH = "_default"
 _FILLERS = re.compile(r"^(<s>|</s>|<sil>|\[.*\]|\+\+.*\+\+)$")
 
 
-class PocketsphinxRecognizer:
+class PocketsphinxRecognizer(ExecutorRecognizer):
     """PocketSphinx en-US; a pool of decoders (each holds its own copy of the acoustic model)."""
 
     def __init__(
@@ -61,31 +61,25 @@ class PocketsphinxRecognizer:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._release(self._borrow())  # load one now so a broken model fails at start-up, not mid-call
-        self._owns_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-sphinx")
-        self._clock = clock
-        self.capabilities = RecognizerCapabilities(
-            engine="pocketsphinx",
-            language=language,
-            sample_rate=sample_rate,
-            grammar=True,
-            partials=False,
-            word_confidence=False,
-            model=str(self._hmm),
+        self._start_executor(
+            executor,
+            workers,
+            clock,
+            RecognizerCapabilities(
+                engine="pocketsphinx",
+                language=language,
+                sample_rate=sample_rate,
+                grammar=True,
+                partials=False,
+                word_confidence=False,
+                model=str(self._hmm),
+            ),
         )
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:
         """Start recognizing one utterance, optionally limited to a grammar's phrases."""
         search = self.jsgf(grammar) if grammar is not None else None
-        return ExecutorStream(
-            call_id,
-            _SphinxDecoder(self, search),
-            self._executor,
-            engine="pocketsphinx",
-            rate=self.capabilities.sample_rate,
-            model_rate=MODEL_RATE,
-            clock=self._clock,
-        )
+        return self._stream(call_id, _SphinxDecoder(self, search), MODEL_RATE)
 
     def jsgf(self, grammar: Grammar) -> tuple[str, str]:
         """(search name, JSGF text) accepting one or more of the grammar's phrases in a row."""
@@ -120,11 +114,6 @@ class PocketsphinxRecognizer:
     def _release(self, decoder: Any) -> None:
         with self._lock:
             self._idle.append(decoder)
-
-    def close(self) -> None:
-        """Stop the executor this recognizer created."""
-        if self._owns_executor:
-            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _SphinxDecoder:

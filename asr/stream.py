@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.core.audio import Resampler
 from ivr.core.errors import AudioFormatError, IvrError
 from ivr.core.events import Transcript, WordInfo
+from ivr.core.interfaces import RecognizerCapabilities
 
 
 class RecognitionError(IvrError):
@@ -171,3 +172,34 @@ class ExecutorStream:
             engine=self._engine,
             at=self._clock(),
         )
+
+
+class ExecutorRecognizer:
+    """What every engine shares: the executor its streams decode on (made here unless one is given)."""
+
+    capabilities: RecognizerCapabilities
+
+    def _start_executor(
+        self, executor: Executor | None, workers: int, clock: Callable[[], float], capabilities: RecognizerCapabilities
+    ) -> None:
+        self.capabilities = capabilities
+        self._clock = clock
+        self._owns_executor = executor is None
+        name = f"asr-{capabilities.engine}"
+        self._executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    def _stream(self, call_id: str, decoder: Decoder, model_rate: int) -> ExecutorStream:
+        return ExecutorStream(
+            call_id,
+            decoder,
+            self._executor,
+            engine=self.capabilities.engine,
+            rate=self.capabilities.sample_rate,
+            model_rate=model_rate,
+            clock=self._clock,
+        )
+
+    def close(self) -> None:
+        """Stop the executor this recognizer made (a loaded model stays loaded for the process)."""
+        if self._owns_executor:
+            self._executor.shutdown(wait=True, cancel_futures=True)

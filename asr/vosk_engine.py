@@ -7,14 +7,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 import vosk
 
 from asr.models import check_vosk_model, model_sample_rate
-from asr.stream import ExecutorStream, Hypothesis
+from asr.stream import ExecutorRecognizer, ExecutorStream, Hypothesis
 from ivr.core.audio import check_call_rate
 from ivr.core.errors import ModelError
 from ivr.core.events import WordInfo
@@ -48,7 +48,7 @@ def load_vosk_model(path: str | Path) -> vosk.Model:
         return _models[p]
 
 
-class VoskRecognizer:
+class VoskRecognizer(ExecutorRecognizer):
     """A loaded Vosk model; `stream()` gives each utterance its own KaldiRecognizer."""
 
     def __init__(
@@ -64,32 +64,26 @@ class VoskRecognizer:
         self.model_path = Path(model_path)
         self.model = load_vosk_model(model_path)
         self.model_rate = model_sample_rate(self.model_path)
-        self._owns_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-vosk")
-        self._clock = clock
-        self.capabilities = RecognizerCapabilities(
-            engine="vosk",
-            language=language,
-            sample_rate=sample_rate,
-            grammar=True,
-            partials=True,
-            word_confidence=True,
-            model=str(self.model_path),
+        self._start_executor(
+            executor,
+            workers,
+            clock,
+            RecognizerCapabilities(
+                engine="vosk",
+                language=language,
+                sample_rate=sample_rate,
+                grammar=True,
+                partials=True,
+                word_confidence=True,
+                model=str(self.model_path),
+            ),
         )
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:
         """Start recognizing one utterance, optionally limited to a grammar's phrases."""
         grammar_json = self.grammar_json(grammar) if grammar is not None else None
         decoder = _VoskDecoder(self.model, self.model_rate, grammar_json)
-        return ExecutorStream(
-            call_id,
-            decoder,
-            self._executor,
-            engine="vosk",
-            rate=self.capabilities.sample_rate,
-            model_rate=self.model_rate,
-            clock=self._clock,
-        )
+        return self._stream(call_id, decoder, self.model_rate)
 
     def grammar_json(self, grammar: Grammar) -> str:
         """Vosk's phrase-list grammar: known phrases, plus "[unk]" unless strict (and the model has it)."""
@@ -109,11 +103,6 @@ class VoskRecognizer:
         if not grammar.strict and self.model.vosk_model_find_word(_UNK) >= 0:
             phrases.append(_UNK)
         return json.dumps(phrases, ensure_ascii=False)
-
-    def close(self) -> None:
-        """Stop the executor this recognizer created (the model stays loaded for the process)."""
-        if self._owns_executor:
-            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _VoskDecoder:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from asr.phrases import SEPARATORS, PhraseMatcher, normalize_phrase
-from asr.stream import ExecutorStream, Hypothesis
+from asr.stream import ExecutorRecognizer, ExecutorStream, Hypothesis
 from ivr.core.audio import check_call_rate
 from ivr.core.errors import ModelError
 from ivr.core.events import WordInfo
@@ -93,7 +93,7 @@ class _Constraint:
     hint: list[int]
 
 
-class WhisperRecognizer:
+class WhisperRecognizer(ExecutorRecognizer):
     """A loaded Whisper model; each stream decodes its utterance once, at end()."""
 
     def __init__(
@@ -117,32 +117,26 @@ class WhisperRecognizer:
         if not self.model.model.is_multilingual and lang != "en":
             raise ModelError(f"the Whisper model in {self.model_path} is English-only; it cannot do {language!r}")
         self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, "transcribe", lang)
-        self._owns_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-whisper")
-        self._clock = clock
-        self.capabilities = RecognizerCapabilities(
-            engine="whisper",
-            language=language,
-            sample_rate=sample_rate,
-            grammar=True,
-            partials=False,
-            word_confidence=True,
-            model=str(self.model_path),
+        self._start_executor(
+            executor,
+            workers,
+            clock,
+            RecognizerCapabilities(
+                engine="whisper",
+                language=language,
+                sample_rate=sample_rate,
+                grammar=True,
+                partials=False,
+                word_confidence=True,
+                model=str(self.model_path),
+            ),
         )
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:
         """Start recognizing one utterance, optionally constrained to a grammar's phrases."""
         constraint = self._constraint(grammar.phrases) if grammar is not None else None
         strict = grammar.strict if grammar is not None else False
-        return ExecutorStream(
-            call_id,
-            _WhisperDecoder(self, constraint, strict),
-            self._executor,
-            engine="whisper",
-            rate=self.capabilities.sample_rate,
-            model_rate=MODEL_RATE,
-            clock=self._clock,
-        )
+        return self._stream(call_id, _WhisperDecoder(self, constraint, strict), MODEL_RATE)
 
     @lru_cache(maxsize=16)  # noqa: B019 - a recognizer lives for the whole process
     def _constraint(self, phrases: tuple[str, ...]) -> _Constraint:
@@ -277,11 +271,6 @@ class WhisperRecognizer:
             if text:
                 words.append(WordInfo(text, float(w["probability"]), float(w["start"]), float(w["end"])))
         return tuple(words)
-
-    def close(self) -> None:
-        """Stop the executor this recognizer created (the model stays loaded for the process)."""
-        if self._owns_executor:
-            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _WhisperDecoder:

@@ -112,8 +112,8 @@ class CallSpeech:
                             spawn(self._final(current, out, emit, "complete"))
                         current = None
         finally:
-            if current is not None and current.stream is not None:
-                current.stream.end()
+            if current is not None and current.stream is not None:  # the call ended mid-turn: nobody reads it
+                _drop(current.stream)
             for task in finals:
                 task.cancel()
             with contextlib.suppress(Exception):
@@ -161,9 +161,7 @@ class CallSpeech:
                 if result.final:
                     return result
         except asyncio.CancelledError:
-            cancel = getattr(stream, "cancel", None)  # ExecutorStream: drop the queued decode too
-            if cancel is not None:
-                cancel()
+            _drop(stream)
             raise
         return Transcript(call_id, text="", final=True, at=time.monotonic())
 
@@ -200,6 +198,15 @@ class CallSpeech:
                  result.call_id, text or result.text, (time.monotonic() - ended.at) * 1000,
                  "early" if early else "full", "a complete answer" if why == "complete" else why)  # fmt: skip
         emit(result)
+
+
+def _drop(stream: RecognizerStream) -> None:
+    """Stop a stream whose result nobody will read: ExecutorStream.cancel() also drops a queued decode."""
+    cancel = getattr(stream, "cancel", None)
+    if cancel is not None:
+        cancel()
+    else:
+        stream.end()
 
 
 def _marking_sensitive(emit: Callable[[Event], None]) -> Callable[[Event], None]:

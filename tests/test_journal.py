@@ -64,13 +64,23 @@ async def store(tmp_path: Path) -> AsyncIterator[CallStore]:
     await s.close()
 
 
+def offered(
+    store: CallStore, call_id: str, flow: str = "", recordings: RecordingsConfig | None = None, root: Path = Path(".")
+) -> tuple[StoreJournal, Leg, Any]:
+    """A journal, and a call on a stand-in leg that it has been told was offered."""
+    journal = StoreJournal(store, recordings, root=root)
+    leg = Leg(call_id)
+    call = cast(Any, Call(leg))
+    journal.call_offered(cast(Any, leg), flow_name=flow)
+    return journal, leg, call
+
+
 async def test_a_transferred_call_leaves_turns_intents_and_a_checksummed_recording(
     store: CallStore, tmp_path: Path
 ) -> None:
-    journal = StoreJournal(store, RecordingsConfig(dir="rec", flush_seconds=0.2), root=tmp_path)
-    leg = Leg("w0-c1")
-    call = cast(Any, Call(leg))
-    journal.call_offered(cast(Any, leg), flow_name="acme_retail")
+    journal, leg, call = offered(
+        store, "w0-c1", flow="acme_retail", recordings=RecordingsConfig(dir="rec", flush_seconds=0.2), root=tmp_path
+    )
     t0 = time.monotonic()
     journal.event(call, CallAnswered(leg.call_id, codec="PCMU/8000", at=t0))
     journal.event(call, Say(leg.call_id, text="Thank you for calling Acme."))
@@ -129,10 +139,9 @@ async def test_a_transferred_call_leaves_turns_intents_and_a_checksummed_recordi
 async def test_a_sensitive_step_pauses_the_recording_and_masks_what_the_caller_says(
     store: CallStore, tmp_path: Path
 ) -> None:
-    journal = StoreJournal(store, RecordingsConfig(dir="rec", flush_seconds=0.2), root=tmp_path)
-    leg = Leg("w0-c5")
-    call = cast(Any, Call(leg))
-    journal.call_offered(cast(Any, leg), flow_name="pay")
+    journal, leg, call = offered(
+        store, "w0-c5", flow="pay", recordings=RecordingsConfig(dir="rec", flush_seconds=0.2), root=tmp_path
+    )
     t0 = time.monotonic()
     journal.event(call, CallAnswered(leg.call_id, at=t0))
     journal.event(call, SensitiveInput(leg.call_id, on=True, step="card"))  # the first step: no recorder yet
@@ -169,10 +178,7 @@ async def test_a_sensitive_step_pauses_the_recording_and_masks_what_the_caller_s
 
 async def test_speech_decoded_after_its_sensitive_step_ended_is_still_masked(store: CallStore, tmp_path: Path) -> None:
     # The caller spoke the card number, then keyed it; the keys ended the step before the decode came back.
-    journal = StoreJournal(store, RecordingsConfig(enabled=False), root=tmp_path)
-    leg = Leg("w0-c6")
-    call = cast(Any, Call(leg))
-    journal.call_offered(cast(Any, leg), flow_name="pay")
+    journal, leg, call = offered(store, "w0-c6", flow="pay", recordings=RecordingsConfig(enabled=False), root=tmp_path)
     journal.event(call, CallAnswered(leg.call_id, at=time.monotonic()))
     journal.event(call, SensitiveInput(leg.call_id, on=True, step="card"))
     journal.event(call, SensitiveInput(leg.call_id, on=False, step="card"))
@@ -208,10 +214,7 @@ def read_wav_stereo(path: Path) -> bytes:
 async def test_final_status_follows_how_the_call_ended(
     store: CallStore, answered: bool, by: str, stopping: bool, status: str
 ) -> None:
-    journal = StoreJournal(store)  # no recordings section: nothing is recorded
-    leg = Leg("c-" + status + by)
-    call = cast(Any, Call(leg))
-    journal.call_offered(cast(Any, leg))
+    journal, leg, call = offered(store, "c-" + status + by)  # no recordings section: nothing is recorded
     if answered:
         journal.event(call, CallAnswered(leg.call_id, at=time.monotonic()))
     journal.stopping = stopping
@@ -227,10 +230,7 @@ async def test_unwritable_recording_dir_leaves_the_call_unrecorded_but_journaled
 ) -> None:
     blocker = tmp_path / "rec"
     blocker.write_text("a file where the recordings directory should be")
-    journal = StoreJournal(store, RecordingsConfig(dir="rec"), root=tmp_path)
-    leg = Leg("w0-c9")
-    call = cast(Any, Call(leg))
-    journal.call_offered(cast(Any, leg))
+    journal, leg, call = offered(store, "w0-c9", recordings=RecordingsConfig(dir="rec"), root=tmp_path)
     journal.event(call, CallAnswered(leg.call_id, at=time.monotonic()))
     leg.feed("in", time.monotonic(), 1000)
     leg.end("caller")

@@ -161,6 +161,43 @@ class Flow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str] = mapped_column(String(16), default="flow")  # "flow" or "knowledge" (an FAQ base)
+    # What new calls get: live_version, or candidate_version for candidate_share % of them (A/B).
+    live_version: Mapped[int | None] = mapped_column(Integer)
+    candidate_version: Mapped[int | None] = mapped_column(Integer)
+    candidate_share: Mapped[int] = mapped_column(Integer, default=0)
+    live_revision: Mapped[int] = mapped_column(Integer, default=0)  # +1 on every change: running servers poll it
+    live_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    live_changed_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class FlowDraft(Base):
+    """The one shared unpublished draft of a flow; `revision` is its optimistic lock."""
+
+    __tablename__ = "flow_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"), unique=True)
+    source: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer)
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditEntry(Base):
+    """Who did what in the console and when: logins, publishes, rollbacks, user changes, playback."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[str] = mapped_column(Text)  # JSON object
+    address: Mapped[str] = mapped_column(String(64))
 
 
 class FlowVersion(Base):
@@ -177,6 +214,8 @@ class FlowVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     published_by: Mapped[str] = mapped_column(String(128), default="")
     published_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    origin: Mapped[str] = mapped_column(String(255), default="")  # "console", "cli", "file:<path>"
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class Agent(Base):
@@ -206,6 +245,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Order(Base):

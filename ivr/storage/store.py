@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ivr.core.config import AgentConfig, StorageConfig
 from ivr.storage import calls, catalog, orders, reports, search
+from ivr.storage.console import ConsoleStore
 from ivr.storage.database import create_db_engine, normalize_url
 from ivr.storage.errors import StorageError
 from ivr.storage.migrate import migrate
@@ -334,6 +335,11 @@ class CallStore:
     async def agent_occupancy(self, *, since: datetime, until: datetime) -> list[reports.AgentOccupancy]:
         """Per-agent available/working/not-ready time and occupancy."""
         return await self._session(reports.agent_occupancy, since=since, until=until)
+
+    @property
+    def console(self) -> ConsoleStore:
+        """The web console's tables: users, audit log, flow versions, live pointers and drafts."""
+        return ConsoleStore(self)
 
     async def publish_flow(self, name: str, source: str, *, format: str = "yaml", published_by: str = "") -> int:
         """Store a validated flow as its next version; returns the version number."""

@@ -28,6 +28,7 @@ from ivr.session.records import keep_purging, open_call_store
 from ivr.session.speech import CallSpeech
 from ivr.storage import CallStore
 from ivr.web import WebServer, build_app
+from ivr.web.context import WebContext
 from telephony.kamailio import KamailioProcess, find_kamailio
 from telephony.remote_leg import RemoteCallLeg
 from telephony.supervisor import WorkerSupervisor
@@ -159,7 +160,8 @@ class Records:
         await asyncio.to_thread(hold_music)  # generated once, before any caller waits for it
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
         self.acd.start()
-        self.web = WebServer(build_app(self.store, links), config.web.host, config.web.port)
+        context = WebContext(store=self.store, links=links, config=config.web, root=root, voice=services.voice)
+        self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
         services.transfer, services.journal = self.transfer, self.journal
 

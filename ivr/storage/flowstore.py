@@ -86,8 +86,7 @@ def live_state(session: Session, name: str) -> LiveState | None:
     f = _flow(session, name)
     if f is None:
         return None
-    return LiveState(f.name, f.kind, f.live_version, f.candidate_version, f.candidate_share,
-                     f.live_revision, f.live_changed_at, f.live_changed_by)  # fmt: skip
+    return _state(f)
 
 
 def live_states(session: Session, kind: str | None = None) -> list[LiveState]:
@@ -95,11 +94,14 @@ def live_states(session: Session, kind: str | None = None) -> list[LiveState]:
     q = select(Flow).order_by(Flow.name)
     if kind is not None:
         q = q.where(Flow.kind == kind)
-    return [
-        LiveState(f.name, f.kind, f.live_version, f.candidate_version, f.candidate_share,
-                  f.live_revision, f.live_changed_at, f.live_changed_by)  # fmt: skip
-        for f in session.scalars(q)
-    ]
+    return [_state(f) for f in session.scalars(q)]
+
+
+def _state(f: Flow) -> LiveState:
+    return LiveState(
+        f.name, f.kind, f.live_version, f.candidate_version, f.candidate_share,
+        f.live_revision, f.live_changed_at, f.live_changed_by,
+    )  # fmt: skip
 
 
 def live_revisions(session: Session) -> dict[str, int]:
@@ -153,7 +155,7 @@ def store_version(
     note: str = "",
     kind: str = "flow",
     make_live: bool = True,
-    expect_live: int | None | str = "any",
+    expect_live: int | str | None = "any",
 ) -> int:
     """Store `source` as the next version of `name` and (by default) make it live; returns the version.
 

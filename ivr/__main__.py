@@ -50,6 +50,10 @@ def _cmd_flows(args: argparse.Namespace) -> int:
         return cli.validate_main(args.file)
     if args.flows_command == "simulate":
         return cli.simulate_main(args.file)
+    if args.flows_command == "publish":
+        from ivr.flows_cli import publish_main
+
+        return publish_main(_config(args)[0], args.file, note=args.note)
     return cli.test_main(args.paths or ["flows"], verbose=args.verbose)
 
 
@@ -86,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = fsub.add_parser("test", help="run the *.tests.yaml cases that ship next to flows")
     p.add_argument("paths", nargs="*", help="flow files, test files or directories (default: flows/)")
     p.add_argument("-v", "--verbose", action="store_true")
+    p = with_config(fsub.add_parser("publish", help="validate and test a flow file, then make it live in the database "
+                                    "(running servers pick it up)"))  # fmt: skip
+    p.add_argument("--note", default="", help="what changed, shown in the version list")
+    p.add_argument("file")
     flows.set_defaults(func=_cmd_flows)
 
     models = sub.add_parser("models", help="speech models: list installed ones, download a Vosk model")

@@ -64,6 +64,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return models.main(command[args.models_command])
 
 
+def _cmd_users(args: argparse.Namespace) -> int:
+    from ivr.users_cli import main as users_main
+
+    config, _ = _config(args)
+    if args.users_command == "list":
+        return users_main(config, "list")
+    return users_main(config, "add", args.name, args.role, args.display_name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of every `ivr` subcommand."""
     parser = argparse.ArgumentParser(prog="ivr", description="On-premises voice IVR")
@@ -103,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = msub.add_parser("download", help="download and install a Vosk model, e.g. `ivr models download en-us`")
     p.add_argument("model", help="a language (en-us, de, ko ...) or an exact model name")
     models.set_defaults(func=_cmd_models)
+
+    users = sub.add_parser("users", help="console users: add one (password from a prompt or stdin), list them")
+    usub = users.add_subparsers(dest="users_command", required=True)
+    p = with_config(usub.add_parser("add", help="create a console user; the password is read from a prompt or stdin"))
+    p.add_argument("name", help="user name to log in with")
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "qa", "agent"])
+    p.add_argument("--display-name", default="", help="name shown in the console")
+    with_config(usub.add_parser("list", help="list console users and their roles"))
+    users.set_defaults(func=_cmd_users)
 
     from ivr.caller import add_arguments
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,7 +160,7 @@ class Api:
         }
 
 
-def _operation(r: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> dict[str, Any]:
+def _operation(r: Route, refs: Mapping[tuple[Any, str], Any]) -> dict[str, Any]:
     error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
     op: dict[str, Any] = {
         "summary": r.summary,
@@ -191,7 +191,8 @@ def _operation(r: Route, refs: dict[tuple[type[BaseModel], str], Any]) -> dict[s
     if params:
         op["parameters"] = params
     if r.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[(r.body, "validation")]}}}
+        schema = refs[(r.body, "validation")]
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     return op
 
 
@@ -285,6 +286,7 @@ async def render(request: web.Request, template: str, *, status: int = 200, **co
     context["csrf"] = await csrf_token(request)
     context["data_json"] = _dumps(context.get("data"))
     context["path"] = request.path
+    context["query"] = dict(request.query)
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -124,13 +124,31 @@ class WebServer:
                 f"cannot serve the web app on {self.host}:{self.port} ({exc.strerror or exc}); "
                 "change [web] port or stop what is using it"
             ) from exc
-        log.info("web app on http://%s:%d", self.host, self.port)
+        log.info("web console on http://%s:%d", self.host, self.port)
+        await _first_admin_hint(self.app)
 
     async def stop(self) -> None:
         """Stop serving (open requests get a moment to finish)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def _first_admin_hint(app: web.Application) -> None:
+    """With no users there is no way in (and no default password): say how to create the first admin."""
+    try:
+        users = await app[CONTEXT].store.console.count_users()
+    except Exception as exc:  # the database may be away at start-up; the calls still run
+        log.warning("cannot count console users (%s); the console needs the database", exc)
+        return
+    if users == 0:
+        hint = (
+            "the web console has no users yet. Create the first admin with:\n"
+            "    ivr users add admin --role admin\n"
+            "(it asks for a password; there is no default password)"
+        )
+        log.warning("%s", hint)
+        print(f"ivr: {hint}", flush=True)
 
 
 class WebError(IvrError):

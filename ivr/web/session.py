@@ -5,15 +5,20 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+import warnings
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
 from aiohttp_session import Session, get_session, new_session
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from ivr.web.context import CONTEXT
+
+# aiohttp-session 2.12 stores its state under str keys, which aiohttp 3.10+ warns about on every request.
+warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_session")
 
 COOKIE = "ivr_session"
 _USER = web.RequestKey("user", object)
@@ -57,7 +62,8 @@ async def _load_user(request: web.Request) -> Principal | None:
         return None
     cfg = request.app[CONTEXT].config
     now = time.time()
-    if now - session.get("login_at", 0) > cfg.session_hours * 3600 or now - session.get("seen", 0) > cfg.idle_minutes * 60:
+    too_old = now - session.get("login_at", 0) > cfg.session_hours * 3600
+    if too_old or now - session.get("seen", 0) > cfg.idle_minutes * 60:
         session.invalidate()
         return None
     row = await request.app[CONTEXT].store.console.get_user(name)

@@ -142,7 +142,8 @@ class Api:
         outputs = {r.response for r in self.routes if r.response is not None} | {ErrorBody}
         keyed = [(m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)]
         keyed += [(m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)]
-        refs, defs = models_json_schema(keyed, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
+        found, defs = models_json_schema(keyed, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
+        refs: dict[tuple[Any, str], Any] = dict(found)  # type: ignore[arg-type]
         paths: dict[str, dict[str, Any]] = {}
         for r in self.routes:
             paths.setdefault(r.path, {})[r.method.lower()] = _operation(r, refs)

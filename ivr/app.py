@@ -18,6 +18,7 @@ from flows.model import TransferStep
 from ivr.core.config import Config
 from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
+from ivr.session.floor import FloorStats, JournalTee
 from ivr.session.flow_call import CallServices, FlowCall
 from ivr.session.flow_registry import FlowRegistry
 from ivr.session.hold import common_announcements, hold_music, load_hold_music
@@ -77,6 +78,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
         registry = FlowRegistry(store, voice, flow_path(config))
         await registry.start()  # the live version, its prompts pre-warmed, then following publishes
         await records.open(config, registry, services)
+        records.floor.watch(acd=records.acd, board=board, store=store, recognizer=recognizer, workers_expected=workers)
         warmed = await voice.prewarm(records.prompts(), rates=(16000,))
         log.info("queue prompts pre-warmed: %s", warmed)
         await board.start()
@@ -130,13 +132,16 @@ async def _run_call(leg: RemoteCallLeg, registry: FlowRegistry, services: CallSe
              pinned.version)  # fmt: skip
     call = FlowCall(leg, pinned.runner, services)
     journal = records.journal
+    records.floor.call_started(leg.call_id)
     if journal is not None:
         journal.call_offered(leg, flow_name=pinned.name, flow_version=pinned.version)
+    outcome = ""
     try:
         await call.run()
     finally:
         if journal is not None:
-            await journal.call_finished(call)
+            outcome = await journal.call_finished(call)
+        records.floor.call_ended(leg.call_id, outcome)
 
 
 @dataclass
@@ -151,6 +156,7 @@ class Records:
     acd: Acd | None = None
     transfer: QueueTransfer | None = None
     web: WebServer | None = None
+    floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open_store(self, config: Config, services: CallServices) -> CallStore:
@@ -175,10 +181,10 @@ class Records:
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
         self.acd.start()
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
-                             voice=services.voice, flow_dirs=(flow_path(config).parent,))  # fmt: skip
+                             voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,))  # fmt: skip
         self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
-        services.transfer, services.journal = self.transfer, self.journal
+        services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor))
 
     def prompts(self) -> list[str]:
         """Texts callers may hear while queued, to synthesize before the first call."""

@@ -106,11 +106,11 @@ class StoreJournal:
         trace = self._calls.get(call_id)
         return trace.last_intent if trace else ""
 
-    async def call_finished(self, call: FlowCall) -> None:
-        """After FlowCall.run(): close the recording, store it, and store the final status."""
+    async def call_finished(self, call: FlowCall) -> str:
+        """After FlowCall.run(): close the recording, store it, and store the final status, which it returns."""
         trace = self._calls.pop(call.call_id, None)
         if trace is None:
-            return
+            return ""
         self._flush_heard(call.call_id, trace)
         if trace.recording is not None:
             info = await trace.recording
@@ -125,6 +125,7 @@ class StoreJournal:
             reason=hangup.reason if hangup else "",
             sip_code=hangup.sip_code if hangup else 0,
         )
+        return status
 
     # --- CallJournal ---------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ivr.storage import accounts, catalog, flowstore
+from ivr.storage import accounts, catalog, flow_stats, flowstore
 
 if TYPE_CHECKING:
     from ivr.storage.store import CallStore
@@ -117,3 +117,22 @@ class ConsoleStore:
     async def discard_draft(self, name: str) -> bool:
         """Delete the draft."""
         return bool(await self._do(flowstore.discard_draft, name, commit=True))
+
+    # --- flow statistics and replays (ivr.storage.flow_stats) ----------------------------------
+    async def recent_calls(self, name: str, limit: int, version: int | None = None) -> list[flow_stats.RecordedCall]:
+        """The last ended calls of a flow with the caller's inputs in order (to replay through a draft)."""
+        result: list[flow_stats.RecordedCall] = await self._do(flow_stats.recent_calls, name, limit, version)
+        return result
+
+    async def version_stats(self, name: str, since: Any) -> list[flow_stats.VersionStats]:
+        """Containment, transfers, no-match turns and call length per version of a flow since a time."""
+        result: list[flow_stats.VersionStats] = await self._do(flow_stats.version_stats, name, since)
+        return result
+
+    async def set_live_checked(
+        self, name: str, version: int, *, by: str, expect_live: int | None
+    ) -> flowstore.LiveState:
+        """Roll back (or forward) to `version` if the live version is still `expect_live`; else LiveConflict."""
+        result: flowstore.LiveState = await self._do(flow_stats.set_live_checked, name, version, by=by,
+                                                     expect_live=expect_live, commit=True)  # fmt: skip
+        return result

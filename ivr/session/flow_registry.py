@@ -137,7 +137,7 @@ class FlowRegistry:
         if self._live is None:  # no database, or its live version could not be loaded
             runner, load, warm = await self._prepare(self._file_text, str(self._path))
             self._swap(PinnedFlow(runner, self.name, self._file_version), None, 0, self._revision, warm)
-            log.info("flow %s from %s live (pre-warm %.1f s, load %.1f s)", self.name, self._path, warm, load)
+            log.info("flow %s from %s live (pre-warm %.2f s, load %.2f s)", self.name, self._path, warm, load)
         if self._store is not None:
             self._poll_task = asyncio.create_task(self._poll(), name=f"flow-registry-{self.name}")
 
@@ -193,7 +193,7 @@ class FlowRegistry:
             previous = self._live.version if self._live else None
             self._swap(live, candidate, state.share, state.revision, warm)
             if live is not None and live.version != previous:
-                log.info("flow %s version %s live (pre-warm %.1f s, load %.1f s)", self.name, live.version, warm, load)
+                log.info("flow %s version %s live (pre-warm %.2f s, load %.2f s)", self.name, live.version, warm, load)
             if candidate is not None:
                 log.info("flow %s version %s is the A/B candidate for %d%% of new calls", self.name,
                          candidate.version, state.share)  # fmt: skip

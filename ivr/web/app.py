@@ -51,6 +51,9 @@ def build_app(ctx: WebContext) -> web.Application:
     whole.install(app)
     app.router.add_get("/", home)
     app.router.add_get("/healthz", healthz)
+    from ivr.web.metrics import add_metrics_route
+
+    add_metrics_route(app)
     app.router.add_get("/transcripts/{call_id}", transcript)
     app.router.add_static("/static/", HERE / "static", append_version=True, name="static")
     app.middlewares.append(_security_headers)

@@ -199,7 +199,11 @@ async def save_draft(call: ApiCall) -> DraftOut:
         )
     except DraftConflict as exc:
         current = _draft(exc.current, True)
-        raise ApiError(409, str(exc), current=current.model_dump(mode="json") if current else None) from None
+        if current is None:  # a publish (console, CLI, or a changed flow file at start-up) ended the draft
+            raise ApiError(409, "the draft was published or discarded by someone else since you opened it; your "
+                                "text is kept in the editor: copy it, reload to see what is live, and save again",
+                           current=None) from None  # fmt: skip
+        raise ApiError(409, str(exc), current=current.model_dump(mode="json")) from None
     except StorageError as exc:
         raise ApiError(400, str(exc)) from None  # fmt: skip
     await call.audit("flow.draft", name, revision=draft.revision, base_version=body.base_version)

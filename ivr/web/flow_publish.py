@@ -57,8 +57,13 @@ def _conflict(exc: LiveConflict) -> ApiError:
 async def publish(call: ApiCall) -> LiveOut:
     """Store the saved draft as the next version and make it live, if it validates and its test cases pass."""
     name = flow_name(call)
-    await known_flow(call, name)
+    state, _ = await known_flow(call, name)
     body: PublishBody = call.body
+    live = state.live if state else None
+    if live != body.expect_live:  # said before the checks run; store_version checks again, atomically
+        who = state.changed_by if state and state.changed_by else "someone"
+        raise ApiError(409, f"flow {name!r}: version {live} went live (by {who}) after you opened version "
+                            f"{body.expect_live}; reload, compare, and publish again")  # fmt: skip
     console = call.ctx.store.console
     draft = await console.get_draft(name)
     if draft is None:

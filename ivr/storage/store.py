@@ -25,6 +25,7 @@ from ivr.storage.database import create_db_engine, normalize_url
 from ivr.storage.errors import StorageError
 from ivr.storage.migrate import migrate
 from ivr.storage.ops import CALL_UPDATE_FIELDS, WriteOp
+from ivr.storage.qa_store import QaStore
 from ivr.storage.spool import Spool
 from ivr.storage.writer import BatchWriter
 
@@ -340,6 +341,11 @@ class CallStore:
     def console(self) -> ConsoleStore:
         """The web console's tables: users, audit log, flow versions, live pointers and drafts."""
         return ConsoleStore(self)
+
+    @property
+    def qa(self) -> QaStore:
+        """The QA console's tables: call search, a call's page, scores, corrections, retention and erasure."""
+        return QaStore(self)
 
     async def publish_flow(self, name: str, source: str, *, format: str = "yaml", published_by: str = "") -> int:
         """Store a validated flow as its next version; returns the version number."""

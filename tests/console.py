@@ -19,6 +19,7 @@ from ivr.web.context import WebContext
 from ivr.web.passwords import ROLES, hash_password
 
 PASSWORD = "correct horse battery"
+DEMO_FLOW = Path(__file__).resolve().parent.parent / "flows" / "acme_retail.yaml"
 # Hashing costs ~50 ms; one hash for every test user keeps the suite fast.
 _HASH = hash_password(PASSWORD)
 
@@ -78,15 +79,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def console_app(tmp_path: Path, client_factory: Any, **web_config: Any) -> AsyncIterator[Console]:
-    """Build the console over a fresh SQLite store with users admin, supervisor, qa, agent (named after their role)."""
+async def console_app(
+    tmp_path: Path, client_factory: Any, *, demo_flow: bool = True, **web_config: Any
+) -> AsyncIterator[Console]:
+    """The console over a fresh SQLite store with users admin, supervisor, qa, agent (named after their role).
+
+    With `demo_flow` the Acme demo flow is stored as version 1 and live, and its folder is where test cases are found.
+    """
     store = CallStore(f"sqlite:///{tmp_path / 'ivr.db'}", spool_dir=tmp_path / "spool", node="test")
     await store.start()
     for role in ROLES:
         await store.console.add_user(role, role=role, display_name=role.title(), password_hash=_HASH)
+    if demo_flow:
+        await store.console.store_version("acme_retail", DEMO_FLOW.read_text(), by="test", origin="test")
     config = replace(WebConfig(), **web_config)
     links = TranscriptLinks(b"console-test-secret-0123456789ab", "http://127.0.0.1", 60)
-    app = build_app(WebContext(store=store, links=links, config=config, root=tmp_path))
+    context = WebContext(store=store, links=links, config=config, root=tmp_path, flow_dirs=(DEMO_FLOW.parent,))
+    app = build_app(context)
     try:
         yield Console(app, store, client_factory)
     finally:

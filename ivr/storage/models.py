@@ -100,6 +100,8 @@ class Turn(Base):
     intent: Mapped[str] = mapped_column(String(128), default="")
     intent_score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # On an IVR turn that answered the caller: seconds from the end of the caller's speech to this reply's audio.
+    reply_latency: Mapped[float | None] = mapped_column(Float)
 
 
 class Intent(Base):
@@ -289,3 +291,78 @@ class RetentionSetting(Base):
     days: Mapped[int | None] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Scorecard(Base):
+    """A QA scorecard: sections of weighted criteria (JSON), edited by admins and supervisors."""
+
+    __tablename__ = "qa_scorecards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[str] = mapped_column(Text)  # JSON: pass_mark and sections of criteria
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # optimistic lock, +1 on every change
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Review(Base):
+    """One reviewer's scoring of one call on one scorecard, with an answer and comment per criterion."""
+
+    __tablename__ = "qa_reviews"
+    __table_args__ = (UniqueConstraint("call_id", "scorecard_id", "reviewer", name="uq_qa_reviews_call_card_reviewer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    scorecard_id: Mapped[int] = mapped_column(ForeignKey("qa_scorecards.id"), index=True)
+    scorecard_revision: Mapped[int] = mapped_column(Integer)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    score: Mapped[float | None] = mapped_column(Float)  # 0-100; 0 when a fatal criterion failed the card
+    raw_score: Mapped[float | None] = mapped_column(Float)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    answers: Mapped[str] = mapped_column(Text)  # JSON list of {criterion, value, comment}
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReviewSample(Base):
+    """A call drawn at random for review (the review queue); done once it has a review."""
+
+    __tablename__ = "qa_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD (UTC) of the calls it was drawn from
+    agent_id: Mapped[str] = mapped_column(String(128), default="")
+    percent: Mapped[float] = mapped_column(Float)
+    scorecard_id: Mapped[int | None] = mapped_column(ForeignKey("qa_scorecards.id"))
+    sampled_by: Mapped[str] = mapped_column(String(128))
+    sampled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TurnCorrection(Base):
+    """A reviewer's verdict on a caller turn: confirmed, or what was really said and meant (the turn stays as is)."""
+
+    __tablename__ = "turn_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    turn_uid: Mapped[str] = mapped_column(ForeignKey("turns.uid", ondelete="CASCADE"), unique=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # confirmed | corrected
+    misrecognized: Mapped[bool] = mapped_column(Boolean, default=False)
+    said: Mapped[str] = mapped_column(Text, default="")  # what the caller really said ('' : not retyped)
+    intent: Mapped[str] = mapped_column(String(128), default="")  # what the caller meant ('' : nothing the flow has)
+    by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Set when a supervisor added it to the flow's draft as an intent example.
+    applied_flow: Mapped[str] = mapped_column(String(128), default="")
+    applied_revision: Mapped[int | None] = mapped_column(Integer)
+    applied_by: Mapped[str] = mapped_column(String(128), default="")
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

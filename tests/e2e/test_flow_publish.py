@@ -11,16 +11,19 @@ import asyncio
 import re
 import subprocess
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.core.config import TtsConfig
 from ivr.storage import CallDetail, CallStore
 from tests.conftest import REPO
 from tests.e2e.conftest import assert_clean_exit
-from tests.e2e.harness import IVR, events, finish_call, run_call, start_call, start_server
+from tests.e2e.harness import IVR, IvrServer, events, finish_call, run_call, start_call, start_server
 from tts.cached import CachedSynthesizer
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +37,7 @@ flow: shop
 title: Greeting publish test
 start: greeting
 defaults:
-  timeout: 30
+  timeout: 60
   no_input_retries: 0
   on_failure: bye
 steps:
@@ -119,22 +122,21 @@ def test_publish_reaches_new_calls_and_calls_in_progress_keep_their_version(tmp_
     try:
         srv.wait_log("flow shop version 1 live")
         # The long call: hears greeting and menu, waits at the menu while the publish happens, then asks for the
-        # greeting again at 16 s (the publish is live well before), then leaves.
-        long_call = start_call(srv.uri, "16 dtmf 1", "quiet dtmf 2", max_seconds=45)
+        # greeting again at 30 s (the publish is live well before, even on a busy machine), then leaves.
+        long_call = start_call(srv.uri, "30 dtmf 1", "quiet dtmf 2", max_seconds=60)
         srv.wait_log(f"says {MENU!r}", timeout=20)
 
         new_file = write_flow(tmp_path / "git", NEW)
-        published = time.monotonic()
         cli = subprocess.run([*IVR, "flows", "publish", "--config", str(srv.root / "config.toml"), "--note",
                               "spring sale", str(new_file)], capture_output=True, text=True, cwd=REPO, timeout=60,
                              env=srv.env)  # fmt: skip
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "1 test case(s) passed" in cli.stdout and "flow shop: published version 2, live now" in cli.stdout
         srv.wait_log("flow shop version 2 live (pre-warm", timeout=10)
-        live_after = time.monotonic() - published
 
         new_call = run_call(srv.uri, "quiet dtmf 2", max_seconds=40)  # while the long call is still in progress
-        old = finish_call(long_call, timeout=60)
+        old = finish_call(long_call, timeout=90)
+        floor = scrape(srv, lambda got: got.get(("ivr_calls_total", (("outcome", "completed"),))) == 2)
     finally:
         assert_clean_exit(srv)
 
@@ -155,4 +157,19 @@ def test_publish_reaches_new_calls_and_calls_in_progress_keep_their_version(tmp_
     old_s, new_s = greeting_seconds(tmp_path)
     heard_extra = first_prompt_seconds(new_call) - first_prompt_seconds(old)
     assert abs(heard_extra - (new_s - old_s)) < 0.3, (heard_extra, old_s, new_s)
-    assert live_after < 10, live_after
+    # /metrics of the same server saw both calls end, and its one media worker
+    assert floor[("ivr_calls_active", ())] == 0 and floor[("ivr_workers_up", ())] == 1
+    assert floor[("ivr_db_available", ())] == 1
+
+
+def scrape(srv: IvrServer, until: Callable[[dict[Any, float]], bool], timeout: float = 10) -> dict[Any, float]:
+    """The server's /metrics samples, once `until(samples)` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.web_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+        if until(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ivr.storage import call_review as review
-from ivr.storage import call_search, privacy
+from ivr.storage import call_search, corrections, privacy, qa_reports, scorecards
 
 if TYPE_CHECKING:
     from ivr.storage.store import CallStore
@@ -103,3 +103,82 @@ class QaStore:
         """Delete all stored data of the caller's calls; returns what went (and the recording files to delete)."""
         result: privacy.Erasure = await self._do(privacy.erase_caller, number, commit=True)
         return result
+
+    # --- scorecards, reviews and the review sample (QA-B) -------------------------------------
+    async def list_scorecards(self, *, active_only: bool = False) -> list[scorecards.ScorecardRow]:
+        """Every scorecard by name."""
+        result: list[scorecards.ScorecardRow] = await self._do(scorecards.list_scorecards, active_only=active_only)
+        return result
+
+    async def get_scorecard(self, card_id: int) -> scorecards.ScorecardRow | None:
+        """One scorecard."""
+        result: scorecards.ScorecardRow | None = await self._do(scorecards.get_scorecard, card_id)
+        return result
+
+    async def create_scorecard(self, name: str, **fields: Any) -> scorecards.ScorecardRow:
+        """A new scorecard (description, definition, active, by); StorageError if the name is taken."""
+        result: scorecards.ScorecardRow = await self._do(scorecards.create_scorecard, name, commit=True, **fields)
+        return result
+
+    async def update_scorecard(self, card_id: int, **fields: Any) -> scorecards.ScorecardRow:
+        """Change a scorecard under its revision lock; ScorecardConflict if someone changed it first."""
+        result: scorecards.ScorecardRow = await self._do(scorecards.update_scorecard, card_id, commit=True, **fields)
+        return result
+
+    async def save_review(self, call_id: str, card_id: int, **fields: Any) -> scorecards.ReviewRow:
+        """Store a reviewer's scoring of a call (replacing their earlier one on the same card)."""
+        result: scorecards.ReviewRow = await self._do(scorecards.save_review, call_id, card_id, commit=True, **fields)
+        return result
+
+    async def list_reviews(self, **filters: Any) -> list[scorecards.ReviewRow]:
+        """Reviews newest first (call_id, since, until, agent, reviewer, limit)."""
+        result: list[scorecards.ReviewRow] = await self._do(scorecards.list_reviews, **filters)
+        return result
+
+    async def sample_calls(self, day: date, **fields: Any) -> list[str]:
+        """Draw a share of each agent's calls of `day` into the review queue; returns the call ids added."""
+        result: list[str] = await self._do(scorecards.sample_calls, day, commit=True, **fields)
+        return result
+
+    async def review_queue(self, **filters: Any) -> list[scorecards.SampleRow]:
+        """Sampled calls (day, agent, status pending/done/all)."""
+        result: list[scorecards.SampleRow] = await self._do(scorecards.review_queue, **filters)
+        return result
+
+    async def call_agent(self, call_id: str) -> str | None:
+        """The call's agent id ('' for none), None when there is no such call."""
+        result: str | None = await self._do(scorecards.call_agent, call_id)
+        return result
+
+    # --- corrections (QA-B) -------------------------------------------------------------------
+    async def save_correction(self, turn_uid: str, **fields: Any) -> corrections.CorrectionRow:
+        """Store the verdict on a caller turn (verdict, misrecognized, said, intent, by)."""
+        result: corrections.CorrectionRow = await self._do(corrections.save_correction, turn_uid, commit=True,
+                                                           **fields)  # fmt: skip
+        return result
+
+    async def delete_correction(self, turn_uid: str) -> bool:
+        """Withdraw the verdict on a turn."""
+        return bool(await self._do(corrections.delete_correction, turn_uid, commit=True))
+
+    async def list_corrections(self, **filters: Any) -> list[corrections.CorrectionRow]:
+        """Verdicts newest first (call_id, turn_uids, flow, version, verdict, pending, since, until, limit)."""
+        result: list[corrections.CorrectionRow] = await self._do(corrections.list_corrections, **filters)
+        return result
+
+    async def mark_applied(self, turn_uids: list[str], *, flow: str, revision: int, by: str) -> int:
+        """Note that these corrections went into the flow's draft."""
+        return int(await self._do(corrections.mark_applied, turn_uids, flow=flow, revision=revision, by=by,
+                                  commit=True))  # fmt: skip
+
+    async def flows_with_corrections(self) -> list[str]:
+        """Flows whose calls have verdicts."""
+        result: list[str] = await self._do(corrections.flows_with_corrections)
+        return result
+
+    # --- reports (QA-B) -----------------------------------------------------------------------
+    async def report(self, name: str, **params: Any) -> Any:
+        """One of ivr.storage.qa_reports' figures: volume, containment, intents, queues, qa_scores, latency."""
+        if name not in qa_reports.REPORTS:
+            raise ValueError(f"no report {name!r}")
+        return await self._do(getattr(qa_reports, name), **params)

@@ -188,9 +188,13 @@ class CallStore:
         end: float | None = None,
         intent: str = "",
         intent_score: float | None = None,
+        reply_latency: float | None = None,
         at: float | None = None,
     ) -> str:
-        """A caller/ivr/agent utterance; start/end are seconds into the recording. Returns its uid."""
+        """A caller/ivr/agent utterance; start/end are seconds into the recording. Returns its uid.
+
+        `reply_latency`: on an IVR turn answering the caller, seconds from the end of their speech to its audio.
+        """
         uid = uuid.uuid4().hex
         self._put(
             "turn",
@@ -203,6 +207,7 @@ class CallStore:
             end=end,
             intent=intent,
             intent_score=intent_score,
+            reply_latency=reply_latency,
             at=self._at(at),
         )
         return uid

@@ -13,6 +13,7 @@ from flows.loader import load_flow
 from flows.model import FlowValidationError, Problem
 from flows.runner import FlowRunner
 from flows.simulator import Simulator
+from flows.yaml_source import read_yaml
 from ivr.core.errors import FlowError
 
 
@@ -41,13 +42,12 @@ def validate_main(path: str | Path, stdout: TextIO | None = None) -> int:
 
 
 def _is_knowledge_file(path: Path) -> bool:
-    """A knowledge base rather than a flow: its top level has 'knowledge' and 'entries' but no 'steps'."""
+    """A knowledge base rather than a flow: its top level has 'entries' and no 'steps'."""
     try:
-        head = path.read_text(encoding="utf-8")
-    except OSError:
-        return False
-    keys = {line.split(":", 1)[0] for line in head.splitlines() if line[:1].isalpha() and ":" in line}
-    return "entries" in keys and "steps" not in keys
+        data = read_yaml(path.read_text(encoding="utf-8"), str(path)).data
+    except (OSError, FlowValidationError):
+        return False  # the flow loader reports what is wrong with it
+    return isinstance(data, dict) and "entries" in data and "steps" not in data
 
 
 def _warn(warnings: list[Problem], source: str, out: TextIO) -> int:

@@ -30,7 +30,7 @@ class Problem:
 
 
 class FlowValidationError(FlowError):
-    """A flow file failed loading or validation; `problems` lists every issue with its line."""
+    """A flow (or knowledge base) file failed loading or validation; `problems` lists every issue with its line."""
 
     def __init__(self, source: str, problems: list[Problem], what: str = "flow") -> None:
         self.source = source

@@ -8,26 +8,53 @@ from pathlib import Path
 from typing import TextIO
 
 from flows.flowtest import CaseResult, run_test_file, tests_for
+from flows.knowledge import knowledge_warnings, load_knowledge
 from flows.loader import load_flow
-from flows.model import FlowValidationError
+from flows.model import FlowValidationError, Problem
 from flows.runner import FlowRunner
 from flows.simulator import Simulator
+from flows.yaml_source import read_yaml
 from ivr.core.errors import FlowError
 
 
 def validate_main(path: str | Path, stdout: TextIO | None = None) -> int:
-    """Check a flow file; print every problem with its line and fix. 0 valid, 1 invalid."""
+    """Check a flow file (with its knowledge base) or a knowledge base file; print every problem with its line
+    and fix, then warnings. 0 valid (warnings allowed), 1 invalid."""
     out = stdout or sys.stdout
     try:
+        if _is_knowledge_file(Path(path)):
+            alone = load_knowledge(path)
+            out.write(f"{path}: ok — knowledge base {alone.version}, {len(alone.entries)} entries\n")
+            return _warn(knowledge_warnings(alone), alone.source, out)
         flow = load_flow(path)
     except FlowValidationError as exc:
         for problem in exc.problems:
             out.write(problem.describe(exc.source) + "\n")
-        out.write(f"{exc.source}: {len(exc.problems)} problem(s); this flow cannot go live\n")
+        what = "knowledge base" if _is_knowledge_file(Path(exc.source)) else "flow"
+        out.write(f"{exc.source}: {len(exc.problems)} problem(s); this {what} cannot go live\n")
         return 1
     inputs = sum(1 for s in flow.steps.values() if s.kind in ("ask", "menu", "collect"))
+    kb = flow.knowledge_base
+    answers = f"; knowledge base {kb.version}, {len(kb.entries)} entries" if kb is not None else ""
     out.write(f"{path}: ok — flow {flow.version}, {len(flow.steps)} steps ({inputs} take input), "
-              f"{len(flow.intents)} intents\n")
+              f"{len(flow.intents)} intents{answers}\n")
+    return _warn(knowledge_warnings(kb, flow), kb.source, out) if kb is not None else 0
+
+
+def _is_knowledge_file(path: Path) -> bool:
+    """A knowledge base rather than a flow: its top level has 'entries' and no 'steps'."""
+    try:
+        data = read_yaml(path.read_text(encoding="utf-8"), str(path)).data
+    except (OSError, FlowValidationError):
+        return False  # the flow loader reports what is wrong with it
+    return isinstance(data, dict) and "entries" in data and "steps" not in data
+
+
+def _warn(warnings: list[Problem], source: str, out: TextIO) -> int:
+    for problem in warnings:
+        out.write(problem.describe(source) + "\n")
+    if warnings:
+        out.write(f"{source}: {len(warnings)} warning(s); it can go live, but callers may get the wrong answer\n")
     return 0
 
 

@@ -232,6 +232,12 @@ def on_speech(runner: FlowRunner, state: RunState, step: InputStep | CollectStep
         if picked is not None:
             state = _detected(state, step, text, picked[0].name, picked[1], (), "speech", actions)
             return _choose(runner, state, step, picked[0])
+    if isinstance(step, InputStep) and step.answers is not None and runner.answers is not None and tokens:
+        reply = runner.answers.reply(step, text)
+        if reply is not None:  # a question the knowledge base answers, or one nobody can: see flows/answers.py
+            state = _detected(state, step, text, reply.intent, reply.confidence, reply.ranked, "speech", actions)
+            runner.say(state, reply.say, actions, step.settings.barge_in)
+            return state.with_vars(question=reply.question), reply.next
     intents = [c.intent for c in step.choices if c.intent]
     ranked = runner.classifier.classify(text, intents) if intents and tokens else []
     top = ranked[0] if ranked else None

@@ -168,3 +168,44 @@ async def test_a_version_that_fails_to_load_keeps_the_old_one(
     assert "flow little_shop version 2 cannot be loaded, new calls keep version 1" in caplog.text
     assert await registry.refresh() is None  # not retried every poll
     await registry.stop()
+
+
+def _answer(registry: FlowRegistry, question: str) -> str:
+    from flows.conversation import Conversation
+    from ivr.core.events import Say
+
+    talk = Conversation(registry.pick().runner)
+    talk.start()
+    talk.say(question)
+    return " ".join(e.text for e in talk.log if isinstance(e, Say))
+
+
+async def test_the_knowledge_base_is_versioned_and_a_publish_reaches_new_calls(
+    store: CallStore, voice: CachedSynthesizer, tmp_path: Path
+) -> None:
+    from tests.test_knowledge import FLOW as SHOP_FLOW
+    from tests.test_knowledge import KB as SHOP_KB
+
+    (tmp_path / "shop.yaml").write_text(SHOP_FLOW)
+    (tmp_path / "shop_faq.yaml").write_text(SHOP_KB)
+    registry = await started(store, voice, tmp_path / "shop.yaml")
+    try:
+        assert registry.knowledge_name == "shop_faq" and registry.knowledge_version == 1
+        assert "Delivery costs five dollars." in _answer(registry, "how much is delivery?")
+        states = {s.name: s for s in await store.console.live_states()}
+        assert states["shop_faq"].kind == "knowledge" and states["shop_faq"].live == 1
+        await store.console.store_version("shop_faq", SHOP_KB.replace("five dollars", "seven dollars"),
+                                          by="sup", origin="console", kind="knowledge")  # fmt: skip
+        deadline = time.monotonic() + 10
+        while registry.knowledge_version != 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert registry.knowledge_version == 2, "the poll picks up a knowledge base publish"
+        assert "Delivery costs seven dollars." in _answer(registry, "how much is delivery?")
+        assert registry.pick().version == 1  # the flow itself did not change
+    finally:
+        await registry.stop()
+    again = await started(store, voice, tmp_path / "shop.yaml")  # an unchanged file does not undo the publish
+    try:
+        assert again.knowledge_version == 2
+    finally:
+        await again.stop()

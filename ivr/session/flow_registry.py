@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from flows import FlowRunner, FlowValidationError, load_flow_text
+from flows import FlowRunner, FlowValidationError, load_flow_text, load_knowledge_text
+from flows.knowledge import knowledge_path
 from ivr.core.errors import IvrError
 from ivr.session.flow_call import RATE, static_prompts
 from ivr.storage import CallStore, StorageError
@@ -104,6 +105,20 @@ class FlowRegistry:
             ) from exc
         # Validated now, so a broken flow file stops `ivr serve` at once with every problem listed.
         self._file_flow = load_flow_text(self._file_text, str(self._path))
+        # The knowledge base the flow answers from (`knowledge: NAME`) is versioned and published on its own,
+        # under its name with kind "knowledge"; a change to either makes new runners.
+        self._kb_name = self._file_flow.knowledge
+        self._kb_path = knowledge_path(self._path, self._kb_name) if self._kb_name else None
+        self._kb_file_text = ""
+        if self._kb_path is not None:
+            try:
+                self._kb_file_text = self._kb_path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise FlowLoadError(f"cannot read the knowledge base {self._kb_path} ({exc.strerror})") from exc
+            load_knowledge_text(self._kb_file_text, str(self._kb_path))  # problems stop start-up, with lines
+        self._kb_text = self._kb_file_text
+        self._kb_version: int | None = None
+        self._kb_revision = -1
         self._live: PinnedFlow | None = None
         self._candidate: PinnedFlow | None = None
         self._share = 0
@@ -121,6 +136,16 @@ class FlowRegistry:
         return self._file_flow.name
 
     @property
+    def knowledge_name(self) -> str:
+        """The knowledge base the flow answers from ("" if none)."""
+        return self._kb_name
+
+    @property
+    def knowledge_version(self) -> int | None:
+        """The knowledge base version new calls answer from (None: the file, no database)."""
+        return self._kb_version
+
+    @property
     def origin(self) -> str:
         """Where versions stored from the flow file say they came from."""
         return f"file:{self._path.resolve()}"
@@ -135,7 +160,8 @@ class FlowRegistry:
                 log.error("flow %s: cannot read its versions from the database (%s); running the flow file", self.name,
                           exc)  # fmt: skip
         if self._live is None:  # no database, or its live version could not be loaded
-            runner, load, warm = await self._prepare(self._file_text, str(self._path))
+            self._kb_text = self._kb_file_text
+            runner, load, warm = await self._prepare(self._file_text, str(self._path), self._kb_text)
             self._swap(PinnedFlow(runner, self.name, self._file_version), None, 0, self._revision, warm)
             log.info("flow %s from %s live (pre-warm %.2f s, load %.2f s)", self.name, self._path, warm, load)
         if self._store is not None:
@@ -170,8 +196,10 @@ class FlowRegistry:
             return None
         async with self._lock:  # the poll and the web app's publish handler may both ask at once
             state = await self._store.console.live_state(self.name)
-            if state is None or state.revision == self._revision or state.live is None:
+            kb = await self._refresh_knowledge(self._store)
+            if state is None or state.live is None or (state.revision == self._revision and kb is None):
                 return None
+            kb_text = kb[0] if kb is not None else self._kb_text
             loaded: dict[int, FlowRunner] = {}
             errors: list[str] = []
             load = warm = 0.0
@@ -180,7 +208,7 @@ class FlowRegistry:
                     source = await self._store.console.version_source(self.name, version)
                     if source is None:
                         raise FlowLoadError(f"flow {self.name} has no stored version {version}")
-                    runner, took, warmed = await self._prepare(source, f"{self.name} version {version}")
+                    runner, took, warmed = await self._prepare(source, f"{self.name} version {version}", kb_text)
                 except (FlowValidationError, FlowLoadError, StorageError) as exc:
                     errors.append(f"version {version}: {exc}")
                     log.error("flow %s version %d cannot be loaded, new calls keep version %s: %s",
@@ -192,6 +220,8 @@ class FlowRegistry:
             candidate = _pin(self.name, state.candidate, loaded)
             previous = self._live.version if self._live else None
             self._swap(live, candidate, state.share, state.revision, warm)
+            if kb is not None:  # only now do new calls answer from it
+                self._kb_text, self._kb_version, self._kb_revision = kb
             if live is not None and live.version != previous:
                 log.info("flow %s version %s live (pre-warm %.2f s, load %.2f s)", self.name, live.version, warm, load)
             if candidate is not None:
@@ -206,24 +236,38 @@ class FlowRegistry:
 
     async def _store_file_version(self, store: CallStore) -> None:
         """A changed flow file becomes a new live version; an unchanged one leaves a console publish live."""
-        sha = hashlib.sha256(self._file_text.encode()).hexdigest()
-        last = await store.console.last_from_origin(self.name, self.origin)
-        if last is not None and last.sha256 == sha:
-            self._file_version = last.version
-            return
-        version = self._file_version = await store.console.store_version(
-            self.name, self._file_text, by=SERVE_USER, origin=self.origin, note="flow file at start-up"
-        )
-        log.info("flow %s: %s changed, stored as version %d and made live", self.name, self._path, version)
+        self._file_version = await _store_if_changed(store, self.name, self._file_text, self._path, "flow")
+        if self._kb_path is not None:
+            await _store_if_changed(store, self._kb_name, self._kb_file_text, self._kb_path, "knowledge")
 
-    async def _prepare(self, source: str, label: str) -> tuple[FlowRunner, float, float]:
-        """Runner for a flow source (reused if this process built it lately), with its prompts pre-warmed."""
-        sha = hashlib.sha256(source.encode()).hexdigest()
+    async def _refresh_knowledge(self, store: CallStore) -> tuple[str, int, int] | None:
+        """The knowledge base's live (text, version, revision) when it changed since this process took it."""
+        if not self._kb_name:
+            return None
+        state = await store.console.live_state(self._kb_name)
+        if state is None or state.live is None or state.revision == self._kb_revision:
+            return None
+        source = await store.console.version_source(self._kb_name, state.live)
+        if source is None:
+            return None
+        try:
+            load_knowledge_text(source, f"{self._kb_name} version {state.live}")
+        except FlowValidationError as exc:
+            log.error("knowledge base %s version %d cannot be loaded; calls keep version %s: %s",
+                      self._kb_name, state.live, self._kb_version, exc)  # fmt: skip
+            self._kb_revision = state.revision
+            return None
+        log.info("knowledge base %s version %d going live", self._kb_name, state.live)
+        return source, state.live, state.revision
+
+    async def _prepare(self, source: str, label: str, kb: str) -> tuple[FlowRunner, float, float]:
+        """Runner for a flow source and knowledge base (reused if built lately), with its prompts pre-warmed."""
+        sha = hashlib.sha256(f"{source}\0{kb}".encode()).hexdigest()
         runner = self._runners.get(sha)
         load = warm = 0.0
         if runner is None:
             started = time.perf_counter()
-            runner = await asyncio.to_thread(_build_runner, source, label)  # trains the intent classifier
+            runner = await asyncio.to_thread(_build_runner, source, label, kb)  # trains the intent classifier
             load = time.perf_counter() - started
             started = time.perf_counter()
             result = await self._voice.prewarm(static_prompts(runner), rates=(RATE,))
@@ -254,8 +298,10 @@ class FlowRegistry:
         while True:
             await asyncio.sleep(self._poll_seconds)
             try:
-                revision = (await self._store.console.live_revisions()).get(self.name)
-                if revision is not None and revision != self._revision:
+                revisions = await self._store.console.live_revisions()
+                revision, kb_revision = revisions.get(self.name), revisions.get(self._kb_name)
+                moved = revision is not None and revision != self._revision
+                if moved or (kb_revision is not None and kb_revision != self._kb_revision):
                     await self.refresh()
                 failing = False
             except Exception as exc:  # ConsoleStore passes driver errors through, and the poll must outlive an outage
@@ -265,9 +311,22 @@ class FlowRegistry:
                 failing = True
 
 
-def _build_runner(source: str, label: str) -> FlowRunner:
-    """The one place a flow version becomes a runner (a knowledge base will be passed here too)."""
-    return FlowRunner(load_flow_text(source, label))
+def _build_runner(source: str, label: str, knowledge: str = "") -> FlowRunner:
+    """The one place a flow version (and the knowledge base it answers from) becomes a runner."""
+    kb = load_knowledge_text(knowledge, f"{label} (knowledge base)") if knowledge else None
+    return FlowRunner(load_flow_text(source, label, knowledge=kb))
+
+
+async def _store_if_changed(store: CallStore, name: str, text: str, path: Path, kind: str) -> int:
+    """Store a file as the next live version unless the newest version from that file is the same text."""
+    origin = f"file:{path.resolve()}"
+    last = await store.console.last_from_origin(name, origin)
+    if last is not None and last.sha256 == hashlib.sha256(text.encode()).hexdigest():
+        return last.version
+    version = await store.console.store_version(name, text, by=SERVE_USER, origin=origin, kind=kind,
+                                                note=f"{kind} file at start-up")  # fmt: skip
+    log.info("%s %s: %s changed, stored as version %d and made live", kind, name, path, version)
+    return version
 
 
 def _pin(name: str, version: int | None, loaded: dict[int, FlowRunner]) -> PinnedFlow | None:

@@ -19,7 +19,7 @@ from ivr.core.config import Config
 from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
 from ivr.session.floor import FloorStats, JournalTee
-from ivr.session.flow_call import CallServices, FlowCall
+from ivr.session.flow_call import FlowCall
 from ivr.session.flow_registry import FlowRegistry
 from ivr.session.hold import common_announcements, hold_music, load_hold_music
 from ivr.session.journal import StoreJournal
@@ -27,6 +27,7 @@ from ivr.session.links import SECRET_FILE, TranscriptLinks
 from ivr.session.lookups import database_sources
 from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
+from ivr.session.services import CallServices
 from ivr.session.speech import CallSpeech
 from ivr.storage import CallStore
 from ivr.web import WebServer, build_app

@@ -123,8 +123,8 @@ async def console(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Console]
     flows.mkdir()
     (flows / "little_shop.yaml").write_text(shop())
     (flows / "little_shop.tests.yaml").write_text(TESTS)
-    shutil.copy(REPO / "flows" / "acme_retail.yaml", flows)
-    shutil.copy(REPO / "flows" / "acme_retail.tests.yaml", flows)
+    for name in ("acme_retail.yaml", "acme_retail.tests.yaml", "acme_faq.yaml"):
+        shutil.copy(REPO / "flows" / name, flows)
     store = CallStore(f"sqlite:///{tmp_path / 'ivr.db'}", spool_dir=tmp_path / "spool", node="n1")
     await store.start()
     for name, role in (("alice", "supervisor"), ("bob", "supervisor"), ("quinn", "qa"), ("ann", "agent"),
@@ -253,6 +253,36 @@ async def test_the_demo_flow_graph_labels_keys_intents_conditions_and_failure_pa
     assert edges[("find_order", "order_not_found")]["label"] == "not found"
     assert edges[("ask_order_number", "find_order")]["kind"] == "next"
     assert next(n for n in graph["nodes"] if n["id"] == "agent")["label"] == "agent\n→ support"
+
+
+async def test_a_flow_answers_from_its_knowledge_base_as_new_calls_would(console: Console) -> None:
+    alice = await console.login("alice")
+    source = (console.flows / "acme_retail.yaml").read_text()
+    status, checked = await alice.call("POST", "/api/flows/acme_retail/validate", {"source": source})
+    assert status == 200 and checked["ok"], checked["problems"]
+    edges = {(e["source"], e["target"]): e["label"] for e in checked["graph"]["edges"]}
+    assert "FAQ answered" in edges[("main_menu", "anything_else")]
+    assert edges[("main_menu", "cannot_answer")] == "no FAQ answer"
+    status, r = await alice.call("POST", "/api/flows/acme_retail/simulate", {"source": source, "action": "start"})
+    move = {"source": source, "state": r["state"], "action": "say", "text": "how much does shipping cost"}
+    status, r = await alice.call("POST", "/api/flows/acme_retail/simulate", move)
+    assert status == 200 and next(e for e in r["events"] if e["kind"] == "intent")["intent"] == "faq:delivery_cost"
+    assert any("Standard delivery costs four dollars ninety nine" in e["text"] for e in r["events"])
+    # A published version of the knowledge base wins over its file, as on the running server.
+    await console.store.console.store_version("acme_faq", "knowledge: acme_faq\nentries: []\n", by="bob",
+                                              origin="console", kind="knowledge")  # fmt: skip
+    status, checked = await alice.call("POST", "/api/flows/acme_retail/validate", {"source": source})
+    assert not checked["ok"] and checked["problems"][0]["line"] == 7
+    message = checked["problems"][0]["message"]
+    assert "knowledge base 'acme_faq' (knowledge base acme_faq version 1) has 1 problem(s)" in message
+    status, body = await alice.call("POST", "/api/flows/acme_retail/simulate", {"source": source, "action": "start"})
+    assert status == 422 and "knowledge base 'acme_faq'" in body["problems"][0]["message"]
+    other = source.replace("knowledge: acme_faq", "knowledge: other_faq")
+    status, checked = await alice.call("POST", "/api/flows/acme_retail/validate", {"source": other})
+    message = checked["problems"][0]["message"]
+    assert "the flow answers from knowledge base 'other_faq', but the one given is none" in message
+    status, data = await alice.call("GET", "/api/flows")
+    assert "acme_faq" not in {f["name"] for f in data["flows"]}  # a knowledge base is not a flow
 
 
 # --- validation and the step form ------------------------------------------------------------
@@ -640,3 +670,39 @@ async def test_versions_are_compared_on_containment_transfers_no_match_and_lengt
     assert v2["live"] and (v2["calls"], v2["contained"], v2["transferred"], v2["abandoned"]) == (3, 2, 0, 1)
     assert v2["no_match_rate"] == 0.5 and v2["mean_seconds"] == round((10 + 12 + 30) / 3, 2)
     assert (await quinn.call("GET", "/api/flows/little_shop/stats?days=0"))[0] == 400
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+async def test_the_pages_render_the_same_data_for_each_role(console: Console) -> None:
+    await stored(console, shop())
+    alice = await console.login("alice")
+    await save(alice, shop("Welcome to the little shop, in a draft."))
+    async with alice.http.get("/flows") as r:
+        assert r.status == 200 and r.content_type == "text/html"
+        listing = await r.text()
+    assert 'id="open-little_shop" href="/flows/little_shop"' in listing and "revision 1" in listing
+    async with alice.http.get("/flows/little_shop") as r:
+        assert r.status == 200
+        page = await r.text()
+    data = json.loads(page.split('<script type="application/json" id="page-data">')[1].split("</script>")[0])
+    assert data["name"] == "little_shop" and data["editor_source"] == shop("Welcome to the little shop, in a draft.")
+    for needed in ('id="publish-open"', 'id="save-draft"', 'id="sim-start"', 'id="rollback-', "js/flow.js"):
+        assert needed in page or (needed == 'id="rollback-' and len(data["versions"]) == 1), needed
+    for asset in ("/static/flow.css", "/static/js/flow.js", "/static/js/flow_graph.js", "/static/js/flow_form.js",
+                  "/static/js/flow_try.js", "/static/js/flow_versions.js"):  # fmt: skip
+        async with alice.http.get(asset) as r:
+            assert r.status == 200, asset
+    quinn = await console.login("quinn")
+    async with quinn.http.get("/flows/little_shop") as r:
+        assert r.status == 200
+        page = await r.text()
+    assert 'id="publish-open"' not in page and "Read only" in page
+    ann = await console.login("ann")
+    async with ann.http.get("/flows") as r:
+        assert r.status == 403
+    async with ann.http.get("/flows/little_shop", allow_redirects=False) as r:
+        assert r.status == 403
+    async with alice.http.get("/flows/nothing_here") as r:
+        assert r.status == 404

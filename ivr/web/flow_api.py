@@ -9,7 +9,7 @@ from pathlib import Path
 from ivr.storage import DraftConflict, StorageError, VersionInfo
 from ivr.storage.flowstore import Draft, LiveState
 from ivr.web.api import Api, ApiCall, ApiError
-from ivr.web.flow_check import check_source, flow_files, tests_file
+from ivr.web.flow_check import check_source, flow_files, knowledge_source, tests_file
 from ivr.web.flow_models import (
     EDITORS,
     NAME,
@@ -163,14 +163,16 @@ async def flow_graph(call: ApiCall) -> Checked:
         source = await asyncio.to_thread(path.read_text, encoding="utf-8")
     else:
         raise ApiError(404, f"flow {name!r} has no live version yet")
-    return await asyncio.to_thread(check_source, name, source)
+    kb = await knowledge_source(call.ctx, source)
+    return await asyncio.to_thread(check_source, name, source, kb)
 
 
 @api.route("POST", "/api/flows/{name}/validate", roles=EDITORS, summary="Validate flow YAML", tag="flows",
            body=SourceBody, response=Checked)  # fmt: skip
 async def validate(call: ApiCall) -> Checked:
     """Problems with their lines as the supervisor types, plus the graph and step forms of the text."""
-    return await asyncio.to_thread(check_source, flow_name(call), call.body.source)
+    kb = await knowledge_source(call.ctx, call.body.source)
+    return await asyncio.to_thread(check_source, flow_name(call), call.body.source, kb)
 
 
 @api.route("POST", "/api/flows/{name}/edit-step", roles=EDITORS, summary="Apply a step form to flow YAML",

@@ -81,6 +81,11 @@ def _edges_of(raw: dict[str, Any], kind: str, defaults: dict[str, Any]) -> list[
         for g in raw.get("grammar") or []:
             if isinstance(g, dict):
                 out.append(("choice", g.get("next"), _choice_label({"keys": g.get("keys"), "intent": g.get("value")})))
+    answers = raw.get("answers")
+    if kind in ("ask", "menu") and isinstance(answers, dict):  # questions answered from the knowledge base
+        out.append(("choice", answers.get("next"), "FAQ answered"))
+        if answers.get("no_answer"):
+            out.append(("error", answers.get("no_answer"), "no FAQ answer"))
     if kind in _INPUT_KINDS:
         failure = defaults.get("on_failure")
         out.append(("failure", raw.get("on_no_input") or defaults.get("on_no_input") or failure, "no input"))

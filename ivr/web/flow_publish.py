@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from ivr.storage import LiveConflict, LiveState, StorageError
 from ivr.web.api import Api, ApiCall, ApiError
 from ivr.web.flow_api import flow_name, known_flow
-from ivr.web.flow_check import check_source
+from ivr.web.flow_check import check_source, knowledge_source
 from ivr.web.flow_models import (
     EDITORS,
     READERS,
@@ -71,7 +71,8 @@ async def publish(call: ApiCall) -> LiveOut:
     if draft.revision != body.draft_revision:
         raise ApiError(409, f"{draft.updated_by} saved the draft (revision {draft.revision}) after you checked "
                             f"revision {body.draft_revision}; review their change, then publish again")  # fmt: skip
-    checked = await asyncio.to_thread(check_source, name, draft.source)
+    kb = await knowledge_source(call.ctx, draft.source)
+    checked = await asyncio.to_thread(check_source, name, draft.source, kb)
     if not checked.ok:
         raise ApiError(422, f"the draft has {len(checked.problems)} problem(s); fix them before publishing "
                             f"(first, line {checked.problems[0].line}: {checked.problems[0].message})",

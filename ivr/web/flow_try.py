@@ -16,7 +16,7 @@ from ivr.core.errors import FlowError, IvrError
 from ivr.web.api import Api, ApiCall, ApiError
 from ivr.web.context import WebContext
 from ivr.web.flow_api import flow_name, known_flow
-from ivr.web.flow_check import runner_for, tests_file
+from ivr.web.flow_check import knowledge_source, runner_for, tests_file
 from ivr.web.flow_models import (
     EDITORS,
     READERS,
@@ -42,10 +42,11 @@ def _problems(exc: FlowValidationError) -> list[ProblemOut]:
     return [ProblemOut(line=p.line, message=p.message, fix=p.fix) for p in exc.problems]
 
 
-async def runner_or_422(name: str, source: str) -> FlowRunner:
+async def runner_or_422(ctx: WebContext, name: str, source: str) -> FlowRunner:
     """The runner of a source, built off the event loop; 422 listing the problems when it does not validate."""
+    kb = await knowledge_source(ctx, source)
     try:
-        return await asyncio.to_thread(runner_for, name, source)
+        return await asyncio.to_thread(runner_for, name, source, kb)
     except FlowValidationError as exc:
         raise ApiError(422, f"the flow has {len(exc.problems)} problem(s); fix them first (see the editor)",
                        problems=[p.model_dump() for p in _problems(exc)]) from None  # fmt: skip
@@ -68,8 +69,9 @@ async def run_tests(ctx: WebContext, name: str, source: str) -> TestRun:
     """The flow's test cases (*.tests.yaml in the flow folders) against `source`; problems if it does not load."""
     started = time.perf_counter()
     path = await asyncio.to_thread(tests_file, ctx.flow_dirs, name)
+    kb = await knowledge_source(ctx, source)
     try:
-        runner = await asyncio.to_thread(runner_for, name, source)
+        runner = await asyncio.to_thread(runner_for, name, source, kb)
     except FlowValidationError as exc:
         return TestRun(file=str(path) if path else None, cases=[], passed=0, failed=0, seconds=0.0,
                        problems=_problems(exc))  # fmt: skip
@@ -85,7 +87,7 @@ async def simulate(call: ApiCall) -> SimResult:
     """Start a test call of the editor's text, or say, press keys, stay silent, hang up or answer an HTTP step."""
     name = flow_name(call)
     body: SimBody = call.body
-    runner = await runner_or_422(name, body.source)
+    runner = await runner_or_422(call.ctx, name, body.source)
     talk = TestCall(runner, lookups(call.ctx))
     try:
         if body.action == "start" or body.state is None:
@@ -153,7 +155,8 @@ async def replay_calls(call: ApiCall) -> ReplayRun:
     name = flow_name(call)
     started = time.perf_counter()
     body: ReplayBody = call.body
-    draft = await runner_or_422(name, body.source)
+    draft = await runner_or_422(call.ctx, name, body.source)
+    kb = await knowledge_source(call.ctx, body.source)
     console = call.ctx.store.console
     state = await console.live_state(name)
     recorded = await console.recent_calls(name, body.limit)
@@ -166,7 +169,8 @@ async def replay_calls(call: ApiCall) -> ReplayRun:
         if version not in runners:
             source = await console.version_source(name, version) if version is not None else None
             try:
-                runners[version] = await asyncio.to_thread(runner_for, name, source) if source else None
+                # The knowledge base new calls answer from, for both: a difference is the flow's change alone.
+                runners[version] = await asyncio.to_thread(runner_for, name, source, kb) if source else None
             except FlowValidationError:
                 runners[version] = None  # a stored version that no longer loads (validator got stricter)
         before = runners[version]

@@ -62,9 +62,9 @@ def build_app(ctx: WebContext) -> web.Application:
 
 def _areas() -> list[Api]:
     """The console's areas beyond accounts (each module owns its routes and pages)."""
-    from ivr.web import flows, qa_corrections, qa_scores, reports
+    from ivr.web import flows, knowledge, qa_corrections, qa_scores, reports
 
-    return [flows.api, qa_scores.api, qa_corrections.api, reports.api]
+    return [flows.api, knowledge.api, qa_scores.api, qa_corrections.api, reports.api]
 
 
 def _when(value: str | None) -> str:

@@ -182,7 +182,8 @@ class Records:
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
         self.acd.start()
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
-                             voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,))  # fmt: skip
+                             voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,),
+                             recordings=config.recordings)  # fmt: skip
         self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
         services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor))

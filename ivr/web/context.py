@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from ivr.core.config import WebConfig
+from ivr.core.config import RecordingsConfig, WebConfig
 from ivr.session.links import TranscriptLinks
 from ivr.storage import CallStore
 
@@ -34,6 +34,7 @@ class WebContext:
     voice: PromptVoice | None = None
     floor: Any = None  # ivr.session.floor.FloorStats: live numbers for /metrics and the dashboards
     flow_dirs: tuple[Path, ...] = ()  # where flow files and their *.tests.yaml live
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)  # QA playback: folder, key, retention
 
 
 CONTEXT = web.AppKey("context", WebContext)

@@ -50,7 +50,8 @@ def changed_flow(folder: Path, round_no: int) -> Path:
     extra = f"This is publish test {round_no}, code {time.time_ns() % 100000}."
     path = folder / ACME.name
     path.write_text(text.replace(GREETING, GREETING.rstrip("\n") + f" {extra}\n", 1))
-    shutil.copy(ACME.with_name("acme_retail.tests.yaml"), folder / "acme_retail.tests.yaml")
+    for beside in ("acme_retail.tests.yaml", "acme_faq.yaml"):  # its test cases, and the knowledge base it names
+        shutil.copy(ACME.with_name(beside), folder / beside)
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -113,17 +114,37 @@ def test_main(paths: Sequence[str | Path], stdout: TextIO | None = None, verbose
     return 0 if failed == 0 and passed > 0 else 1
 
 
-def publish_check(path: str | Path, stdout: TextIO | None = None) -> str | None:
-    """The flow's text if it validates and its test cases (NAME.tests.yaml beside it) pass; else print why, None."""
+@dataclass(frozen=True)
+class Publishable:
+    """A flow or knowledge base file that passed its checks, ready to be stored as a version."""
+
+    source: str
+    name: str
+    kind: str  # "flow" or "knowledge" (flowstore.KINDS)
+
+
+def publish_check(path: str | Path, stdout: TextIO | None = None) -> Publishable | None:
+    """Validate a flow or knowledge base file and run the test cases that cover it; None (reasons printed) if not.
+
+    A flow's cases are NAME.tests.yaml beside it; a knowledge base's are those of every flow beside it that
+    answers from it (they load the knowledge base from beside them, so they test this text).
+    """
     out = stdout or sys.stdout
     p = Path(path)
     if validate_main(p, out) != 0:
         return None
-    tests = tests_for(p)
-    if not tests.exists():
-        out.write(f"{p}: no test cases ({tests.name}); publishing on validation alone\n")
-        return p.read_text(encoding="utf-8")
-    failed = 0
+    source = p.read_text(encoding="utf-8")
+    if _is_knowledge_file(p):
+        checked = Publishable(source, load_knowledge(p).name, "knowledge")
+        tests = [tests_for(f) for f in _flows_answering_from(p.parent, checked.name)]
+    else:
+        checked = Publishable(source, load_flow(p).name, "flow")
+        tests = [tests_for(p)]
+    tests = [t for t in tests if t.exists()]
+    if not tests:
+        out.write(f"{p}: no test cases cover it; publishing on validation alone\n")
+        return checked
+    failed = total = 0
 
     def report(result: CaseResult) -> None:
         nonlocal failed
@@ -132,13 +153,31 @@ def publish_check(path: str | Path, stdout: TextIO | None = None) -> str | None:
             out.write(f"FAIL  {result.name}\n      {result.failure}\n")
             out.write("".join(f"        {line}\n" for line in result.transcript))
 
-    try:
-        results = run_test_file(tests, report)
-    except FlowError as exc:
-        out.write(f"{exc}\n")
-        return None
+    for t in tests:
+        try:
+            total += len(run_test_file(t, report))
+        except FlowError as exc:
+            out.write(f"{exc}\n")
+            return None
+    names = ", ".join(str(t) for t in tests)
     if failed:
-        out.write(f"{tests}: {failed} of {len(results)} test case(s) failed; fix the flow or its tests, then publish\n")
+        out.write(f"{names}: {failed} of {total} test case(s) failed; fix the {checked.kind} or the tests, then "
+                  "publish\n")  # fmt: skip
         return None
-    out.write(f"{tests}: {len(results)} test case(s) passed\n")
-    return p.read_text(encoding="utf-8")
+    out.write(f"{names}: {total} test case(s) passed\n")
+    return checked
+
+
+def _flows_answering_from(directory: Path, knowledge: str) -> list[Path]:
+    """Flow files in `directory` that name the knowledge base `knowledge`."""
+    found = []
+    for f in sorted(directory.glob("*.yaml")):
+        if f.name.endswith(".tests.yaml"):
+            continue
+        try:
+            data = read_yaml(f.read_text(encoding="utf-8"), str(f)).data
+        except (OSError, FlowValidationError):
+            continue
+        if isinstance(data, dict) and "steps" in data and data.get("knowledge") == knowledge:
+            found.append(f)
+    return found

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ivr.__main__ import main
 from ivr.storage import CallStore, VersionInfo
+from tests.conftest import REPO
 
 FLOW = """\
 flow: little_shop
@@ -107,3 +109,35 @@ def test_an_invalid_flow_is_refused_with_its_problems(
     assert publish(flow, config) == 2
     out = capsys.readouterr().out
     assert "byee" in out and "this flow cannot go live" in out and "not published" in out
+
+
+def test_a_knowledge_base_is_published_after_the_cases_of_the_flows_that_answer_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flows_dir = tmp_path / "flows"
+    flows_dir.mkdir()
+    for name in ("acme_retail.yaml", "acme_retail.tests.yaml", "acme_faq.yaml"):
+        shutil.copy(REPO / "flows" / name, flows_dir / name)
+    config = tmp_path / "config.toml"
+    config.write_text('[storage]\nurl = "sqlite:///var/ivr.db"\nspool_dir = "var/spool"\n')
+    faq = flows_dir / "acme_faq.yaml"
+    good = faq.read_text()
+    faq.write_text(good.replace("Standard delivery costs four dollars ninety nine", "Delivery is cheap"))
+    assert publish(faq, config) == 2  # a case of acme_retail expects the delivery answer
+    out = capsys.readouterr().out
+    assert "acme_retail.tests.yaml" in out and "test case(s) failed; fix the knowledge or the tests" in out
+
+    faq.write_text(good)
+    assert publish(faq, config, "--note", "delivery prices") == 0
+    out = capsys.readouterr().out
+    assert "acme_retail.tests.yaml:" in out and "knowledge base acme_faq: published version 1, live now" in out
+
+    async def kinds() -> list[tuple[str, str, int | None]]:
+        store = CallStore(f"sqlite:///{tmp_path / 'var/ivr.db'}", spool_dir=tmp_path / "var/t-spool")
+        await store.start()
+        try:
+            return [(s.name, s.kind, s.live) for s in await store.console.live_states()]
+        finally:
+            await store.close()
+
+    assert asyncio.run(kinds()) == [("acme_faq", "knowledge", 1)]

@@ -111,3 +111,34 @@ def test_main(paths: Sequence[str | Path], stdout: TextIO | None = None, verbose
         failed += sum(not r.passed for r in results)
     out.write(f"{passed} passed, {failed} failed\n")
     return 0 if failed == 0 and passed > 0 else 1
+
+
+def publish_check(path: str | Path, stdout: TextIO | None = None) -> str | None:
+    """The flow's text if it validates and its test cases (NAME.tests.yaml beside it) pass; else print why, None."""
+    out = stdout or sys.stdout
+    p = Path(path)
+    if validate_main(p, out) != 0:
+        return None
+    tests = tests_for(p)
+    if not tests.exists():
+        out.write(f"{p}: no test cases ({tests.name}); publishing on validation alone\n")
+        return p.read_text(encoding="utf-8")
+    failed = 0
+
+    def report(result: CaseResult) -> None:
+        nonlocal failed
+        if not result.passed:
+            failed += 1
+            out.write(f"FAIL  {result.name}\n      {result.failure}\n")
+            out.write("".join(f"        {line}\n" for line in result.transcript))
+
+    try:
+        results = run_test_file(tests, report)
+    except FlowError as exc:
+        out.write(f"{exc}\n")
+        return None
+    if failed:
+        out.write(f"{tests}: {failed} of {len(results)} test case(s) failed; fix the flow or its tests, then publish\n")
+        return None
+    out.write(f"{tests}: {len(results)} test case(s) passed\n")
+    return p.read_text(encoding="utf-8")

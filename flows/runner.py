@@ -96,7 +96,8 @@ class FlowRunner:
             return state, []
         actions: Actions = []
         if state.swallow_key and isinstance(event, DtmfDigit | Transcript | Timeout):
-            swallowed = isinstance(event, DtmfDigit) and event.digit == state.swallow_key
+            # Only the caller's very next input can be the terminator of the entry they just completed.
+            swallowed = isinstance(event, DtmfDigit) and state.swallows(event.digit)
             state = dataclasses.replace(state, swallow_key="")
             if swallowed:
                 return state, []

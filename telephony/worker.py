@@ -262,7 +262,7 @@ class MediaWorker:
         """Start SIP, link to the control process, serve until shutdown; returns an exit code."""
         self._loop = asyncio.get_running_loop()
         try:
-            await asyncio.to_thread(self.pj.start, lambda ep: self._init(ep, trunk))
+            await asyncio.to_thread(self.pj.start, lambda ep: self._init(ep, trunk), self.spec.log_level)
             await asyncio.to_thread(self.pj.call, lambda: None)
         except TelephonyError as exc:
             log.error("worker %s: %s", self.name, exc)

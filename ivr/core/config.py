@@ -186,6 +186,14 @@ class WebConfig:
     public_url: str = ""
     secret: str = ""
     link_ttl_seconds: int = 28800
+    session_hours: float = 8.0
+    idle_minutes: float = 30.0
+    secure_cookies: bool = True
+    login_failures_per_user: int = 5
+    login_failures_per_address: int = 20
+    login_window_minutes: float = 15.0
+    metrics_token: str = ""
+    max_upload_kb: int = 512
 
 
 @dataclass(frozen=True)

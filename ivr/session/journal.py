@@ -27,6 +27,7 @@ from ivr.core.events import (
     Play,
     Say,
     SensitiveInput,
+    SpeechEnded,
     Transcript,
     VoicemailRecorded,
 )
@@ -58,6 +59,8 @@ class _Trace:
     fields: dict[str, Any] = field(default_factory=dict)
     sensitive_since: float | None = None  # a sensitive step runs: recording paused, caller speech masked
     recorder: CallRecorder | None = None
+    speech_end: float | None = None  # the caller's latest end of speech (monotonic)
+    awaiting: float | None = None  # end of speech of a turn the flow took, until the reply's first audio
 
 
 class StoreJournal:
@@ -106,11 +109,11 @@ class StoreJournal:
         trace = self._calls.get(call_id)
         return trace.last_intent if trace else ""
 
-    async def call_finished(self, call: FlowCall) -> None:
-        """After FlowCall.run(): close the recording, store it, and store the final status."""
+    async def call_finished(self, call: FlowCall) -> str:
+        """After FlowCall.run(): close the recording, store it, and store the final status, which it returns."""
         trace = self._calls.pop(call.call_id, None)
         if trace is None:
-            return
+            return ""
         self._flush_heard(call.call_id, trace)
         if trace.recording is not None:
             info = await trace.recording
@@ -125,6 +128,7 @@ class StoreJournal:
             reason=hangup.reason if hangup else "",
             sip_code=hangup.sip_code if hangup else 0,
         )
+        return status
 
     # --- CallJournal ---------------------------------------------------------------------
 
@@ -142,8 +146,16 @@ class StoreJournal:
                 trace.recording = asyncio.create_task(self._record(call.leg, trace))
         elif isinstance(event, Say | Play):
             text = (event.redacted or event.text) if isinstance(event, Say) else f"[audio {Path(event.path).name}]"
-            self.store.add_turn(call.call_id, "ivr", text, start=self._offset(trace, time.monotonic()))
+            now = time.monotonic()
+            # journaled when the prompt's audio is ready to play: the same measure as FloorStats' reply latency
+            latency = None if trace.awaiting is None else round(max(0.0, now - trace.awaiting), 3)
+            trace.awaiting = None
+            self.store.add_turn(call.call_id, "ivr", text, start=self._offset(trace, now), reply_latency=latency)
+        elif isinstance(event, SpeechEnded):
+            trace.speech_end = event.at or time.monotonic()
         elif isinstance(event, Transcript):
+            if event.final and event.text.strip() and call.listen is not None:
+                trace.awaiting, trace.speech_end = trace.speech_end, None
             if event.final and event.text.strip():
                 masked = trace.sensitive_since is not None or event.sensitive
                 trace.heard = dataclasses.replace(event, text=REDACTED_SPEECH) if masked else event

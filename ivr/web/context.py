@@ -1,0 +1,39 @@
+"""What the web app needs from the running product, handed over once by `ivr serve`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import web
+
+from ivr.core.config import WebConfig
+from ivr.session.links import TranscriptLinks
+from ivr.storage import CallStore
+
+if TYPE_CHECKING:
+    from ivr.session.flow_registry import FlowRegistry
+
+
+class PromptVoice(Protocol):
+    """Text to 16-bit mono PCM through the product's TTS and prompt cache."""
+
+    async def say(self, text: str, rate: int) -> bytes: ...
+
+
+@dataclass
+class WebContext:
+    """The store, the flow registry (what is live in this process), the voice, the floor's numbers."""
+
+    store: CallStore
+    links: TranscriptLinks
+    config: WebConfig = field(default_factory=WebConfig)
+    root: Path = Path(".")
+    registry: FlowRegistry | None = None  # None in tests of the console alone: publishing then only stores
+    voice: PromptVoice | None = None
+    floor: Any = None  # ivr.session.floor.FloorStats: live numbers for /metrics and the dashboards
+    flow_dirs: tuple[Path, ...] = ()  # where flow files and their *.tests.yaml live
+
+
+CONTEXT = web.AppKey("context", WebContext)

@@ -58,8 +58,11 @@ class Answers:
     def __init__(self, flow: Flow, knowledge: KnowledgeBase, intents: IntentClassifier) -> None:
         self.knowledge = knowledge
         self.intents = intents
+        # Only the intents the answering steps offer compete: training time grows with the square of the phrases.
+        offered = {c.intent for s in flow.steps.values() if isinstance(s, InputStep) and s.answers is not None
+                   for c in s.choices if c.intent in flow.intents}
         entries = {e.intent: Intent(e.intent, e.questions, label=e.id) for e in knowledge.entries.values()}
-        self.classifier = IntentClassifier({**flow.intents, **entries})
+        self.classifier = IntentClassifier({**{n: i for n, i in flow.intents.items() if n in offered}, **entries})
         self.entry_intents = tuple(entries)
 
     def rank(self, text: str, intents: list[str]) -> list[tuple[str, float]]:

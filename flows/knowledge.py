@@ -88,7 +88,10 @@ def load_knowledge(path: str | Path) -> KnowledgeBase:
 
 def load_knowledge_text(text: str, source: str = "<knowledge>") -> KnowledgeBase:
     """Check knowledge base YAML text (`knowledge_warnings` adds the slower checks that do not stop it)."""
-    doc = read_yaml(text, source)
+    try:
+        doc = read_yaml(text, source)
+    except FlowValidationError as exc:  # YAML syntax: the same problems, named for what the file is
+        raise FlowValidationError(source, exc.problems, _WHAT) from None
     problems: list[Problem] = []
     data = doc.data
     if not isinstance(data, dict):

@@ -168,6 +168,10 @@ def test_the_same_question_in_two_entries_is_an_error_and_an_empty_file_is_expla
     assert kb_problems("- a list\n") == [(1, "a knowledge base must be a YAML mapping with 'knowledge' and 'entries'")]
     with pytest.raises(FlowValidationError, match="knowledge base is invalid"):
         load_knowledge_text("knowledge: k\n", "k.yaml")
+    assert kb_problems("knowledge: k\nentries: [\n") == [
+        (3, "YAML syntax error: expected the node content, but found '<stream end>'")]
+    with pytest.raises(FlowValidationError, match=r"k\.yaml: knowledge base is invalid"):
+        load_knowledge_text("knowledge: k\nentries: [\n", "k.yaml")
 
 
 def test_a_question_that_suits_another_entry_is_a_warning_with_its_line() -> None:

@@ -71,8 +71,9 @@ class _Case:
         self.recent: list[Event] = []
 
     def feed(self, key: str, value: Any) -> None:
-        if key == "caller":
-            self.recent = self.talk.say(str(value))
+        if key == "caller":  # 'words', or {text: words, confidence: 0.4} for a recognizer that was unsure
+            said = value if isinstance(value, dict) else {"text": value}
+            self.recent = self.talk.say(str(said.get("text", "")), float(said.get("confidence", 1.0)))
         elif key == "dtmf":
             self.recent = self.talk.press(str(value))
         elif key == "silence":

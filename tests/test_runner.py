@@ -582,3 +582,61 @@ def test_an_entry_the_terminator_finishes_swallows_nothing() -> None:
     assert says(actions)[0] == "Order two four six eight shipped." and not state.swallows("#")
     _, actions = runner.handle(state, DtmfDigit("c1", digit="#"))
     assert says(actions)[0] == "Order two four six eight shipped."  # the menu's own '#' option
+
+
+IMPLICIT = """\
+flow: implicit
+start: number
+defaults: {on_failure: bye}
+steps:
+  number:
+    kind: collect
+    slot: digits
+    length: 5
+    into: number
+    prompt: Your order number?
+    confirm: I heard {number:digits}. Is that right?
+    confirm_below: 0.7
+    next: bye
+  bye:
+    kind: hangup
+    text: Bye.
+    reason: done
+"""
+
+
+def test_a_value_heard_surely_is_not_read_back() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT))
+    state, _ = runner.start("c1")
+    state, actions = runner.handle(state, Transcript("c1", text="one two three four five", final=True,
+                                                     confidence=0.8))  # fmt: skip
+    assert says(actions) == ["Bye."] and state.variables["number"] == "12345"
+    detected = of(IntentDetected, actions)[0]
+    assert detected.confidence == 0.8  # the recognizer's confidence, also in `last`
+    assert state.variables["last"] == {"text": "one two three four five", "intent": "digits", "confidence": 0.8,
+                                       "step": "number", "source": "speech", "confirmed": False}  # fmt: skip
+
+
+def test_a_value_heard_unsurely_is_read_back_and_marked_confirmed() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT))
+    state, _ = runner.start("c1")
+    state, actions = runner.handle(state, Transcript("c1", text="one two three four five", final=True,
+                                                     confidence=0.69))  # fmt: skip
+    assert says(actions) == ["I heard one two three four five. Is that right?"]
+    state, actions = runner.handle(state, Transcript("c1", text="yes", final=True, confidence=0.9))
+    assert says(actions) == ["Bye."] and state.variables["last"]["confirmed"] is True
+
+
+def test_without_confirm_below_every_spoken_value_is_read_back() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT.replace("    confirm_below: 0.7\n", "")))
+    state, _ = runner.start("c1")
+    _, actions = runner.handle(state, Transcript("c1", text="one two three four five", final=True, confidence=1.0))
+    assert says(actions) == ["I heard one two three four five. Is that right?"]
+
+
+def test_keyed_values_are_never_read_back_and_say_so_in_last() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT))
+    state, _ = runner.start("c1")
+    state, actions = keyed(runner, state, "12345")
+    assert says(actions) == ["Bye."]
+    assert state.variables["last"]["source"] == "dtmf" and state.variables["last"]["confirmed"] is False

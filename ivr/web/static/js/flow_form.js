@@ -46,11 +46,16 @@
     const body = el("tbody");
     (value || []).forEach((row, i) => {
       const tr = el("tr", { "data-testid": `${spec.key}-row-${i}` }, ...def.cols.map(([col]) => el("td", {}, cell(spec.type, spec.key, col, row[col], `${spec.key}-${i}-${col}`))));
-      tr.append(el("td", {}, el("button", { type: "button", class: "link-button", title: "Remove", "data-testid": `${spec.key}-${i}-remove`,
-        onclick: () => { tr.remove(); apply(); } }, "remove")));
+      if (page.canEdit) {
+        tr.append(el("td", {}, el("button", { type: "button", class: "link-button", title: "Remove", "data-testid": `${spec.key}-${i}-remove`,
+          onclick: () => { tr.remove(); apply(); } }, "remove")));
+      } else {
+        for (const input of tr.querySelectorAll("input, select")) input.disabled = true;
+      }
       body.append(tr);
     });
     table.append(body);
+    if (!page.canEdit) return el("div", { class: "rows-wrap" }, table);
     const add = el("button", { type: "button", "data-testid": `${spec.key}-add`, onclick: () => {
       const rows = collectRows(table);
       rows.push({ ...def.blank });
@@ -107,8 +112,10 @@
     return fields;
   }
 
+  let again = false;
   async function apply() {
-    if (!current || !page.canEdit || busy) return;
+    if (!current || !page.canEdit) return;
+    if (busy) { again = true; return; } // the form is sent again once the edit in flight is back
     busy = true;
     try {
       const edited = await api("POST", `${page.base}/edit-step`, { source: page.text(), step: current.id, fields: collect(),
@@ -117,7 +124,10 @@
       page.editor.scrollToLine(edited.line, { select: false });
     } catch (e) {
       if (e.status !== 401) toast(e.message, "error");
-    } finally { busy = false; }
+    } finally {
+      busy = false;
+      if (again) { again = false; apply(); }
+    }
   }
 
   function fill(step) {

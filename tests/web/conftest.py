@@ -53,10 +53,14 @@ class WebServer:
 
 
 @pytest.fixture(scope="session")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+def web(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[WebServer]:
     """`ivr serve` on the Acme hotline (its console on a free port) with users admin, supervisor, qa and agent."""
+    # Prompts are kept between runs, as a deployment keeps var/prompts: entries are named by the text, voice and
+    # engine version, so a kept one is what the TTS would say now; a cold start pre-warms all 24 steps and the FAQ.
+    assert pytestconfig.cache is not None
+    prompts = pytestconfig.cache.mkdir("ivr-web-prompts")
     env = {"IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml"), "IVR_WEB__SECRET": SECRET,
-           "IVR_PASSWORD_STDIN": "1"}  # fmt: skip
+           "IVR_PASSWORD_STDIN": "1", "IVR_TTS__CACHE_DIR": str(prompts)}  # fmt: skip
     srv = start_server(tmp_path_factory.mktemp("web"), workers=1, kamailio=False, env=env)
     try:
         ws = WebServer(srv, f"http://127.0.0.1:{srv.web_port}")
@@ -143,6 +147,18 @@ def at_login(page: Any, next_path: str) -> bool:
     """True when the page is the login form, set to return to `next_path` afterwards."""
     url = urlsplit(page.url)
     return url.path == "/login" and parse_qs(url.query).get("next") == [next_path]
+
+
+def wait_js(page: Any, expression: str, timeout: float = 15.0) -> Any:
+    """Poll a JavaScript expression until it is truthy (page.wait_for_function evaluates strings, which the console's
+    Content-Security-Policy forbids; page.evaluate goes through the DevTools protocol instead)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(f"() => {expression}")
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{expression} stayed false for {timeout} s"
+        page.wait_for_timeout(100)
 
 
 def shot(page: Any, name: str) -> Path:

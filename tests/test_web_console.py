@@ -254,5 +254,5 @@ async def test_pages_render_for_a_browser_with_the_data_of_their_api_twin(consol
         assert f'data-user="{role}"' in html
     assert (await c.get("/")).headers["Location"] == "/flows"
     qa = await console.client("qa")
-    assert (await qa.get("/")).headers["Location"] == "/account"
+    assert (await qa.get("/")).headers["Location"] == "/calls"
     assert (await qa.get("/users")).status == 403

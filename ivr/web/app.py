@@ -82,7 +82,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     user = await current_user(request)
     if user is None:
         return login_redirect(request)
-    target = {"admin": "/flows", "supervisor": "/flows"}.get(user.role, "/account")
+    target = {"admin": "/flows", "supervisor": "/flows", "qa": "/calls", "agent": "/calls"}.get(user.role, "/account")
     raise web.HTTPFound(target)
 
 

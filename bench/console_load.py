@@ -113,8 +113,8 @@ def main() -> int:
     })  # fmt: skip
     try:
         env = {**srv.env, "IVR_PASSWORD_STDIN": "1"}
-        subprocess.run([*IVR, "users", "add", "bench", "--role", "supervisor", "--config", str(root / "config.toml")],
-                       input=PASSWORD + "\n", text=True, check=True, cwd=root, env=env, capture_output=True)  # fmt: skip
+        add = [*IVR, "users", "add", "bench", "--role", "supervisor", "--config", str(root / "config.toml")]
+        subprocess.run(add, input=PASSWORD + "\n", text=True, check=True, cwd=root, env=env, capture_output=True)
         base = f"http://127.0.0.1:{srv.web_port}"
         idle, idle_failed = run_calls(srv.uri, args.calls, args.turns)
 

@@ -95,6 +95,7 @@ class FloorStats:
         self._bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
         self._sources = _Sources()
+        self.on_reply: list[Callable[[str, float], None]] = []  # (call id, seconds) of each reply, as measured
 
     def watch(
         self,
@@ -135,8 +136,11 @@ class FloorStats:
                 turns.awaiting, turns.speech_end = turns.speech_end, None
         elif isinstance(event, Say | Play) and turns.awaiting is not None:
             # journaled when the prompt's audio is ready and about to be played: the reply's first audio
-            self.reply_latency(self._clock() - turns.awaiting)
+            seconds = self._clock() - turns.awaiting
+            self.reply_latency(seconds)
             turns.awaiting = None
+            for fn in self.on_reply:
+                fn(call.call_id, seconds)
 
     def reply_latency(self, seconds: float) -> None:
         """One reply's delay after the end of the caller's speech."""

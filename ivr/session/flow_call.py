@@ -36,6 +36,7 @@ from ivr.core.events import (
     Say,
     SensitiveInput,
     SpeechStarted,
+    StepEntered,
     Timeout,
     Transcript,
     TransferRequested,
@@ -73,6 +74,7 @@ class FlowCall:
         self._secret: SensitiveInput | None = None  # a sensitive step is running: mask what the caller gives
         self._pause_after: set[str] | None = None  # prompts queued before it, which the recording keeps
         self._typeahead = Typeahead()
+        self._step = ""  # the flow step last journaled as entered
 
     @property
     def call_id(self) -> str:
@@ -190,6 +192,10 @@ class FlowCall:
     # --- actions out --------------------------------------------------------------------
 
     async def _perform(self, actions: list[Event]) -> None:
+        step = self.state.step if self.state is not None else ""
+        if step != self._step:  # the live floor shows where each call is
+            self._step = step
+            self._journal(StepEntered(self.call_id, step=step, at=time.monotonic()))
         listen = None
         for action in actions:
             if isinstance(action, Say | Play):

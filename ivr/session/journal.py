@@ -28,6 +28,7 @@ from ivr.core.events import (
     Say,
     SensitiveInput,
     SpeechEnded,
+    StepEntered,
     Transcript,
     VoicemailRecorded,
 )
@@ -137,7 +138,7 @@ class StoreJournal:
         trace = self._calls.get(call.call_id)
         if trace is None:
             return
-        if not isinstance(event, IntentDetected):
+        if not isinstance(event, IntentDetected | StepEntered):  # the intent of what was heard may follow these
             self._flush_heard(call.call_id, trace)
         if isinstance(event, CallAnswered):
             trace.origin = event.at or time.monotonic()

@@ -43,10 +43,15 @@ class ReportQuery(BaseModel):
 
 
 class Period(BaseModel):
-    """The days a report covers."""
+    """The days a report covers, and the columns of each of its tables in order."""
 
     since: date
     until: date
+    columns: dict[str, list[str]] = Field(default_factory=dict)
+
+    def model_post_init(self, context: Any) -> None:
+        """Fill `columns` from the row types of the report's tables."""
+        self.columns = {name: _columns(type(self), name) for name, value in self if isinstance(value, list)}
 
 
 class VolumeReport(Period):

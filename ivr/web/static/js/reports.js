@@ -27,50 +27,62 @@
     return b;
   }
 
+  // Charts are laid out first and drawn once every box is in the grid, so each knows its final width.
+  const pending = [];
+
   function bars(title, labels, values, key) {
     const b = box(title);
-    const w = Math.max(360, (b.clientWidth || 560) - 24), h = 220, pad = 28, bottom = 44;
-    const max = Math.max(...values.map((v) => v || 0), PERCENT.test(key) ? 1 : 1e-9);
-    const step = (w - pad) / Math.max(1, labels.length), bw = Math.max(2, step * 0.7);
-    const svg = document.createElementNS(SVG, "svg");
-    svg.setAttribute("class", "bars");
-    svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-    svg.setAttribute("width", w);
-    svg.setAttribute("height", h);
-    svg.setAttribute("role", "img");
-    svg.setAttribute("aria-label", title);
-    const add = (tag, attrs, text) => {
-      const n = document.createElementNS(SVG, tag);
-      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-      if (text !== undefined) n.textContent = text;
-      svg.append(n);
-      return n;
-    };
-    labels.forEach((label, i) => {
-      const v = values[i] || 0, bh = ((h - bottom - 16) * v) / max, x = pad + i * step + (step - bw) / 2, y = h - bottom - bh;
-      add("rect", { x, y, width: bw, height: Math.max(0, bh) }).append(Object.assign(document.createElementNS(SVG, "title"), { textContent: `${label}: ${show(key, values[i])}` }));
-      if (labels.length <= 24 && values[i] !== null) add("text", { x: x + bw / 2, y: y - 3, "text-anchor": "middle" }, show(key, values[i]));
+    pending.push(() => {
+      const w = 600, h = 230, pad = 10, bottom = 46;
+      const max = Math.max(...values.map((v) => v || 0), PERCENT.test(key) ? 1 : 1e-9);
+      const step = (w - 2 * pad) / Math.max(1, labels.length), bw = Math.max(2, step * 0.7);
+      const svg = document.createElementNS(SVG, "svg");
+      for (const [k, v] of Object.entries({ class: "bars", viewBox: `0 0 ${w} ${h}`, width: "100%", role: "img", "aria-label": title })) svg.setAttribute(k, v);
+      const add = (tag, attrs, text) => {
+        const n = document.createElementNS(SVG, tag);
+        for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+        if (text !== undefined) n.textContent = text;
+        svg.append(n);
+        return n;
+      };
       const every = Math.ceil(labels.length / 24);
-      if (i % every === 0) add("text", { x: x + bw / 2, y: h - bottom + 14, "text-anchor": labels.length > 12 ? "end" : "middle",
-        transform: labels.length > 12 ? `rotate(-40 ${x + bw / 2} ${h - bottom + 14})` : "" }, label);
+      labels.forEach((label, i) => {
+        const v = values[i] || 0, bh = ((h - bottom - 18) * v) / max, x = pad + i * step + (step - bw) / 2, y = h - bottom - bh;
+        const tip = document.createElementNS(SVG, "title");
+        tip.textContent = `${label}: ${show(key, values[i])}`;
+        add("rect", { x, y, width: bw, height: Math.max(0, bh) }).append(tip);
+        if (labels.length <= 24 && values[i] !== null && values[i] !== undefined) add("text", { x: x + bw / 2, y: y - 4, "text-anchor": "middle" }, show(key, values[i]));
+        if (i % every === 0) {
+          const slant = labels.length > 8 || labels.some((l) => String(l).length > 10);
+          add("text", { x: x + bw / 2, y: h - bottom + 14, "text-anchor": slant ? "end" : "middle",
+            transform: slant ? `rotate(-35 ${x + bw / 2} ${h - bottom + 14})` : "" }, label);
+        }
+      });
+      add("line", { x1: pad, y1: h - bottom, x2: w - pad, y2: h - bottom, stroke: "#9aa4b5" });
+      b.append(svg);
     });
-    add("line", { x1: pad, y1: h - bottom, x2: w, y2: h - bottom, stroke: "#9aa4b5" });
-    b.append(svg);
   }
 
   const COLORS = ["#1f5fbf", "#b42318", "#1b7f4a", "#a86200", "#6b3fb5", "#0e7490", "#9d174d"];
-  function lines(title, days, series, key) {
-    if (!days.length) return;
+  // x is the index of the day (or week, month) so the axis shows one tick per period, labelled by its date.
+  function lines(title, labels, series, key) {
+    if (!labels.length) return;
     const b = box(title);
-    const xs = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
-    const opts = {
-      width: Math.max(360, (b.clientWidth || 560) - 24), height: 220, tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
-      scales: { x: { time: true }, y: PERCENT.test(key) ? { range: [0, 1] } : { auto: true } },
-      axes: [{}, { values: (u, ticks) => ticks.map((t) => show(key, t)), size: 60 }],
-      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2,
-        points: { show: days.length < 40 }, value: (u, v) => show(key, v) }))],
-    };
-    new uPlot(opts, [xs, ...series.map((s) => s.values)], b);
+    pending.push(() => {
+      const xs = labels.map((_, i) => i);
+      const every = Math.max(1, Math.ceil(labels.length / 10));
+      const opts = {
+        width: Math.max(320, b.clientWidth - 24), height: 220,
+        scales: { x: { time: false, range: [-0.3, Math.max(1, labels.length - 1) + 0.3] }, y: PERCENT.test(key) ? { range: [0, 1] } : { auto: true } },
+        axes: [
+          { splits: () => xs.filter((i) => i % every === 0), values: (u, splits) => splits.map((i) => labels[i] || "") },
+          { values: (u, ticks) => ticks.map((t) => show(key, t)), size: 62 }],
+        series: [{ label: "period", value: (u, i) => (i === null ? "–" : labels[i]) },
+          ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2,
+            points: { show: labels.length < 40 }, value: (u, v) => show(key, v) }))],
+      };
+      new uPlot(opts, [xs, ...series.map((s) => s.values)], b);
+    });
   }
 
   const days = (rows) => rows.filter((r) => r.day !== "all");
@@ -111,8 +123,7 @@
       } else {
         const ps = [...new Set(data.rows.map((r) => r.period))].sort();
         const at = (g, p) => { const r = data.rows.find((x) => x.group === g && x.period === p); return r ? r.mean_score : null; };
-        const xs = data.period === "month" ? ps.map((p) => `${p}-01`) : ps;
-        lines(`Mean QA score per ${data.period}`, xs, groups.map((g) => ({ label: g, values: ps.map((p) => at(g, p)) })), "mean_score");
+        lines(`Mean QA score per ${data.period}`, ps, groups.map((g) => ({ label: g, values: ps.map((p) => at(g, p)) })), "mean_score");
       }
     },
     latency() {
@@ -123,7 +134,7 @@
 
   // --- tables and downloads ---------------------------------------------------------------------
   const query = new URLSearchParams(location.search);
-  const tables = Object.entries(data).filter(([, v]) => Array.isArray(v));
+  const tables = Object.keys(data.columns).map((name) => [name, data[name]]);
   const holder = document.getElementById("tables");
   const links = document.getElementById("downloads");
   links.append("Download: ");
@@ -131,7 +142,7 @@
     query.set("table", name);
     links.append(el("a", { href: `/api/reports/${kind}.csv?${query}`, download: "" }, `${heading(name)} (CSV)`));
     if (tables.length > 1) holder.append(el("h2", {}, heading(name)));
-    const cols = rows.length ? Object.keys(rows[0]) : [];
+    const cols = data.columns[name] || (rows.length ? Object.keys(rows[0]) : []);
     holder.append(el("table", { class: "grid", "data-table": name },
       el("thead", {}, el("tr", {}, cols.map((c) => el("th", { class: typeof rows[0][c] === "number" ? "num" : "" }, heading(c))))),
       el("tbody", {}, rows.length ? rows.map((r) => el("tr", {}, cols.map((c) => el("td", { class: typeof r[c] === "number" ? "num" : "" }, show(c, r[c])))))
@@ -141,6 +152,7 @@
   links.append(el("a", { href: `/api/reports/${kind}?${query}` }, "JSON"));
 
   if (draw[kind]) draw[kind]();
+  for (const d of pending) d();
   api("GET", "/api/reports").then((r) => {
     const nav = document.getElementById("report-nav");
     const keep = new URLSearchParams({ since: data.since, until: data.until });

@@ -56,8 +56,9 @@ def upgrade() -> None:
     op.create_table(
         "qa_samples",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("call_id", sa.String(255), sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False,
-                  unique=True),  # fmt: skip
+        sa.Column(
+            "call_id", sa.String(255), sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, unique=True
+        ),
         sa.Column("day", sa.String(10), nullable=False),
         sa.Column("agent_id", sa.String(128), nullable=False),
         sa.Column("percent", sa.Float, nullable=False),
@@ -69,8 +70,9 @@ def upgrade() -> None:
     op.create_table(
         "turn_corrections",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("turn_uid", sa.String(32), sa.ForeignKey("turns.uid", ondelete="CASCADE"), nullable=False,
-                  unique=True),  # fmt: skip
+        sa.Column(
+            "turn_uid", sa.String(32), sa.ForeignKey("turns.uid", ondelete="CASCADE"), nullable=False, unique=True
+        ),
         sa.Column("call_id", sa.String(255), sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
         sa.Column("verdict", sa.String(16), nullable=False),
         sa.Column("misrecognized", sa.Boolean, nullable=False),

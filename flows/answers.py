@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flows.intents import IntentClassifier, normalize
+from flows.intents import IntentClassifier, normalize, trained_classifier
 from flows.knowledge import KnowledgeBase
 from flows.model import Flow, InputStep, Intent
 
@@ -62,7 +62,7 @@ class Answers:
         offered = {c.intent for s in flow.steps.values() if isinstance(s, InputStep) and s.answers is not None
                    for c in s.choices if c.intent in flow.intents}
         entries = {e.intent: Intent(e.intent, e.questions, label=e.id) for e in knowledge.entries.values()}
-        self.classifier = IntentClassifier({**{n: i for n, i in flow.intents.items() if n in offered}, **entries})
+        self.classifier = trained_classifier({**{n: i for n, i in flow.intents.items() if n in offered}, **entries})
         self.entry_intents = tuple(entries)
 
     def rank(self, text: str, intents: list[str]) -> list[tuple[str, float]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from flows import turns
 from flows.answers import Answers
-from flows.intents import IntentClassifier
+from flows.intents import trained_classifier
 from flows.knowledge import KnowledgeBase
 from flows.model import (
     BranchStep,
@@ -66,7 +66,7 @@ class FlowRunner:
     def __init__(self, flow: Flow, knowledge: KnowledgeBase | Mapping[str, KnowledgeBase] | None = None) -> None:
         """`knowledge`: the flow's knowledge base, or knowledge bases by name (default: the one the loader attached)."""
         self.flow = flow
-        self.classifier = IntentClassifier(flow.intents)
+        self.classifier = trained_classifier(flow.intents)
         self.knowledge = _knowledge_of(flow, knowledge)
         answering = any(isinstance(s, InputStep) and s.answers is not None for s in flow.steps.values())
         self.answers = Answers(flow, self.knowledge, self.classifier) if self.knowledge and answering else None

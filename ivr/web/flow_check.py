@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 _KEEP = 6
 _runners: OrderedDict[str, FlowRunner] = OrderedDict()
 _lock = threading.Lock()
+_KEEP_CHECKED = 32
+_checked: OrderedDict[str, Checked] = OrderedDict()
 
 
 _KB_LINE = re.compile(r"^knowledge:[ \t]*[\"']?([A-Za-z_][A-Za-z0-9_-]*)", re.MULTILINE)
@@ -118,7 +120,26 @@ def _name_problem(name: str, data: Any, line: int) -> Problem | None:
 
 
 def check_source(name: str, text: str, kb: KnowledgeSource | None = None) -> Checked:
-    """Every problem of `text` as flow `name` (answering from `kb`), and as much graph and form data as it allows."""
+    """Every problem of `text` as flow `name` (answering from `kb`), and as much graph and form data as it allows.
+
+    Cached by content: the flow page and the flows list ask for the same live text again and again, and a check
+    of the demo flow costs tens of ms of CPU that the calls' event loop shares through the GIL.
+    """
+    key = hashlib.sha256(f"{name}\0{text}\0{kb.name if kb else ''}\0{kb.text if kb else ''}".encode()).hexdigest()
+    with _lock:
+        hit = _checked.get(key)
+        if hit is not None:
+            _checked.move_to_end(key)
+            return hit
+    checked = _check_source(name, text, kb)
+    with _lock:
+        _checked[key] = checked
+        while len(_checked) > _KEEP_CHECKED:
+            _checked.popitem(last=False)
+    return checked
+
+
+def _check_source(name: str, text: str, kb: KnowledgeSource | None) -> Checked:
     try:
         doc = read_yaml(text, name)
     except FlowValidationError as exc:

@@ -20,11 +20,13 @@
         const r = await api("POST", `/api/flows/${encodeURIComponent(data.flow)}/corrections/apply`, { turn_uids: picks() });
         const box = document.getElementById("applied");
         const added = Object.entries(r.added);
-        box.replaceChildren(
+        box.replaceChildren(...[
           el("h3", {}, added.length ? `Added to the draft (revision ${r.draft_revision})` : "Nothing new to add"),
           el("ul", {}, added.map(([intent, phrases]) => el("li", {}, el("strong", {}, intent), ": ", phrases.map((p) => `“${p}”`).join(", ")))),
           r.skipped.length ? el("p", { class: "muted" }, "Left out: ", r.skipped.map((s) => `“${s.text}” (${s.reason})`).join("; ")) : null,
-          el("p", {}, el("a", { href: `/flows/${encodeURIComponent(data.flow)}` }, "Open the flow's draft →"), " The publish gate validates and tests it before it goes live."));
+          el("p", {}, el("a", { href: `/flows/${encodeURIComponent(data.flow)}` }, "Open the flow's draft →"), " The publish gate validates and tests it before it goes live."),
+        ].filter(Boolean));
+        if (r.draft_revision) document.getElementById("draft-state").textContent = `The draft is at revision ${r.draft_revision}.`;
         box.hidden = false;
         toast(added.length ? "Added to the draft" : "Nothing new to add");
         for (const uid of picks()) {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from ivr.storage import CallStore, create_db_engine
+from ivr.storage import CallStore, call_search, create_db_engine
 from ivr.storage.call_search import CallFilter, number_of
 from tests import pg
 
@@ -181,3 +181,10 @@ async def test_retention_settings_and_purges(store: CallStore) -> None:
     assert review is not None and review.turns == [] and review.intents[0].slots == {}
     kept = await store.qa.call_review("gone")
     assert kept is not None and kept.intents[0].slots == {"order_number": "4711"}
+
+
+async def test_common_words_walk_the_calls_and_find_the_same(store: CallStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    rare = {w: await _ids(store, text=w) for w in ("refund", "headph*", "order", "refund please")}
+    monkeypatch.setattr(call_search, "COMMON_TURNS", 0)  # every word now counts as common
+    assert {w: await _ids(store, text=w) for w in rare} == rare
+    assert await _ids(store, text="refund", outcome="abandoned") == ["gone"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     String,
     and_,
@@ -104,28 +105,46 @@ def _score_column() -> ColumnElement[Any]:
     return literal_column(f"(SELECT avg(r.score) FROM {SCORES_TABLE} r WHERE r.call_id = calls.id)")
 
 
-def _text_match(session: Session, words: str) -> ColumnElement[bool] | None:
+# Past this many matching turns a word is common: walking the calls in the asked order and stopping at a page
+# beats collecting every matching call first (measured on 100,000 calls: "order" 700 ms -> 40 ms on SQLite).
+COMMON_TURNS = 3000
+
+
+def _fts_query(session: Session, words: str) -> str:
     terms = _terms(words)
-    if not terms:
-        return None
     if session.get_bind().dialect.name == "postgresql":
-        q = " & ".join(f"{word}:*" if prefix else word for word, prefix in terms)
-        sub = text("SELECT t.call_id FROM turns t WHERE t.tsv @@ to_tsquery('english', :fts_q)")
-    else:
-        q = " ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix in terms)
-        sub = text("SELECT t.call_id FROM turns_fts JOIN turns t ON t.id = turns_fts.rowid "
-                   "WHERE turns_fts MATCH :fts_q")  # fmt: skip
-    return Call.id.in_(sub.bindparams(fts_q=q).columns(column("call_id", String)))
+        return " & ".join(f"{word}:*" if prefix else word for word, prefix in terms)
+    # Each word is quoted so FTS5 operators a user types (AND, NEAR, ^, :) stay plain words.
+    return " ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix in terms)
 
 
-def _conditions(session: Session, f: CallFilter) -> list[ColumnElement[bool]]:
+def _text_match(session: Session, words: str, *, walk: bool) -> ColumnElement[bool] | None:
+    """Calls with a turn matching `words`; `walk`: as a per-call test when the words are common (for a page)."""
+    if not _terms(words):
+        return None
+    q = _fts_query(session, words)
+    if session.get_bind().dialect.name == "postgresql":
+        sub = text("SELECT t.call_id FROM turns t WHERE t.tsv @@ to_tsquery('english', :fts_q)").bindparams(fts_q=q)
+        return Call.id.in_(sub.columns(column("call_id", String)))
+    rowids = "SELECT rowid FROM turns_fts WHERE turns_fts MATCH :fts_q"
+    if walk:
+        common = session.scalar(text(f"SELECT count(*) FROM ({rowids} LIMIT {COMMON_TURNS + 1})"), {"fts_q": q})
+        if int(common or 0) > COMMON_TURNS:
+            sub = text(f"SELECT 1 AS one FROM turns t WHERE t.call_id = calls.id AND t.id IN ({rowids})")
+            return exists(sub.bindparams(fts_q=q).columns(column("one", Integer)))
+    sub = text(f"SELECT t.call_id FROM turns t WHERE t.id IN ({rowids})").bindparams(fts_q=q)
+    return Call.id.in_(sub.columns(column("call_id", String)))
+
+
+def _conditions(session: Session, f: CallFilter, *, walk: bool = False) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if f.since is not None:
         where.append(Call.started_at >= f.since)
     if f.until is not None:
         where.append(Call.started_at < f.until)
     if f.caller.strip():
-        where.append(Call.caller.contains(f.caller.strip(), autoescape=True))
+        # As a list of ids: SQLite then scans the table once instead of walking the time index row by row.
+        where.append(Call.id.in_(select(Call.id).where(Call.caller.contains(f.caller.strip(), autoescape=True))))
     if f.outcome:
         where.append(Call.outcome == f.outcome)
     if f.queue:
@@ -153,7 +172,7 @@ def _conditions(session: Session, f: CallFilter) -> list[ColumnElement[bool]]:
                 where.append(score >= f.min_score)
             if f.max_score is not None:
                 where.append(score <= f.max_score)
-    match = _text_match(session, f.text)
+    match = _text_match(session, f.text, walk=walk)
     if match is not None:
         where.append(match)
     return where
@@ -178,13 +197,13 @@ def search_calls(session: Session, f: CallFilter, *, limit: int = 50, offset: in
     where = _conditions(session, f)
     base = select(Call.id).where(and_(*where)) if where else select(Call.id)
     counted = int(session.scalar(select(func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())) or 0)
-    rows = _rows(session, f, where, limit, offset)
+    rows = _rows(session, f, _conditions(session, f, walk=True) if f.text else where, limit, offset)
     return CallPage(rows=rows, total=min(counted, COUNT_CAP), more=counted > COUNT_CAP)
 
 
 def iter_calls(session: Session, f: CallFilter, *, limit: int, chunk: int = 2000) -> Iterator[CallRow]:
     """Up to `limit` matching calls in the asked order, read a chunk at a time (for the CSV export)."""
-    where = _conditions(session, f)
+    where = _conditions(session, f, walk=True)
     for offset in range(0, limit, chunk):
         rows = _rows(session, f, where, min(chunk, limit - offset), offset)
         yield from rows
@@ -242,17 +261,16 @@ def _rows(session: Session, f: CallFilter, where: list[ColumnElement[bool]], lim
 
 
 def _snippets(session: Session, words: str, ids: list[str]) -> dict[str, str]:
-    """The first turn of each call that matches the text search."""
-    match = _text_match(session, words)
-    if match is None:
+    """The first turn of each call on the page that matches the text search."""
+    if not _terms(words):
         return {}
-    terms = _terms(words)
+    q = _fts_query(session, words)
     if session.get_bind().dialect.name == "postgresql":
-        q = " & ".join(f"{word}:*" if prefix else word for word, prefix in terms)
         cond: ColumnElement[bool] = literal_column("turns.tsv").op("@@")(func.to_tsquery("english", q))
     else:
-        q = " ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix in terms)
-        cond = Turn.id.in_(text("SELECT rowid FROM turns_fts WHERE turns_fts MATCH :snip_q").bindparams(snip_q=q))
+        hits = text("SELECT rowid FROM turns_fts WHERE turns_fts MATCH :snip_q").bindparams(snip_q=q)
+        # "+" keeps SQLite on the page's turns (call_id index) rather than looking up every matching turn.
+        cond = literal_column("+turns.id").in_(hits.columns(column("rowid", Integer)))
     out: dict[str, str] = {}
     rows = session.execute(
         select(Turn.call_id, Turn.text).where(Turn.call_id.in_(ids), cond).order_by(Turn.start_offset, Turn.id)

@@ -341,3 +341,29 @@ async def test_pages_render_for_their_roles(console: Console) -> None:
     assert (await agent.get("/scorecards")).status == 403 and (await agent.get("/corrections")).status == 403
     index = await (await agent.get("/api/reports")).json()
     assert [r["name"] for r in index["reports"]] == ["qa"]
+
+
+async def test_callers_answers_to_did_you_say_count_in_the_confusion_report(console: Console) -> None:
+    asked = "Did you say order status?"
+    unsure = seed_call(console.store, "c-no", turns=(
+        ("caller", "something about a parcel", "order_status", 0.45), ("ivr", asked, "", None),
+        ("caller", "no", "", None), ("ivr", "Sorry, what can I help you with?", "", None),
+    ))  # fmt: skip
+    seed_call(console.store, "c-yes", at=T0 + 300, turns=(
+        ("caller", "the order thing", "order_status", 0.5), ("ivr", asked, "", None),
+        ("caller", "yes please", "", None),
+    ))  # fmt: skip
+    seed_call(console.store, "c-sure", at=T0 + 600, turns=(("caller", "hours", "store_hours", 0.9),
+                                                          ("ivr", "We open at nine.", "", None)))  # fmt: skip
+    assert await console.store.flush(10)
+    qa = await console.client("qa")
+    report = await (await qa.get("/api/corrections/confusion?flow=acme_retail")).json()
+    assert (report["verdicts"], report["caller_yes"], report["caller_no"]) == (0, 1, 1)
+    status = next(i for i in report["intents"] if i["intent"] == "order_status")
+    assert (status["detected"], status["recognized"], status["precision"]) == (2, 1, 0.5)
+    assert [(m["intent"], m["count"]) for m in status["taken_from"]] == [("(something else)", 1)]
+    # a reviewer's verdict on that turn replaces the caller's answer
+    await qa.send("PUT", f"/api/turns/{unsure[0]}/correction", {"intent": "returns"})
+    report = await (await qa.get("/api/corrections/confusion?flow=acme_retail")).json()
+    assert (report["verdicts"], report["caller_yes"], report["caller_no"]) == (1, 1, 0)
+    assert "(something else)" not in report["labels"] and "returns" in report["labels"]

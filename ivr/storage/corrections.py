@@ -144,3 +144,37 @@ def flows_with_corrections(session: Session) -> list[str]:
     """Names of the flows whose calls have verdicts."""
     q = select(Call.flow_name).join(TurnCorrection, TurnCorrection.call_id == Call.id).distinct()
     return sorted(name for name in session.scalars(q) if name)
+
+
+# The flow's own read-back of an intent it was unsure of (flows.turns: "Did you say {label}?").
+CONFIRM_PROMPT = "Did you say "
+
+
+def caller_confirmations(
+    session: Session, *, flow: str | None = None, version: int | None = None, since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[tuple[str, str, str]]:  # fmt: skip
+    """(turn uid, intent the flow was unsure of, the caller's answer) for each "Did you say …?" the flow asked."""
+    asked = select(Turn.call_id).where(Turn.speaker == "ivr", Turn.text.like(f"{CONFIRM_PROMPT}%")).distinct()
+    q = select(Call.id).where(Call.id.in_(asked))
+    if flow:
+        q = q.where(Call.flow_name == flow)
+    if version is not None:
+        q = q.where(Call.flow_version == version)
+    if since is not None:
+        q = q.where(Call.started_at >= since)
+    if until is not None:
+        q = q.where(Call.started_at < until)
+    turns = (
+        select(Turn.call_id, Turn.uid, Turn.speaker, Turn.text, Turn.intent)
+        .where(Turn.call_id.in_(q))
+        .order_by(Turn.call_id, Turn.start_offset, Turn.id)
+    )
+    out: list[tuple[str, str, str]] = []
+    rows = session.execute(turns).all()
+    for before, prompt, answer in zip(rows, rows[1:], rows[2:], strict=False):
+        if (before.call_id == prompt.call_id == answer.call_id and before.speaker == "caller" and before.intent
+                and prompt.speaker == "ivr" and prompt.text.startswith(CONFIRM_PROMPT)
+                and answer.speaker == "caller"):  # fmt: skip
+            out.append((before.uid, before.intent, answer.text))
+    return out

@@ -171,6 +171,11 @@ class QaStore:
         return int(await self._do(corrections.mark_applied, turn_uids, flow=flow, revision=revision, by=by,
                                   commit=True))  # fmt: skip
 
+    async def caller_confirmations(self, **filters: Any) -> list[tuple[str, str, str]]:
+        """(turn uid, intent, the caller's answer) for each "Did you say …?" of a flow (flow, version, since, until)."""
+        result: list[tuple[str, str, str]] = await self._do(corrections.caller_confirmations, **filters)
+        return result
+
     async def flows_with_corrections(self) -> list[str]:
         """Flows whose calls have verdicts."""
         result: list[str] = await self._do(corrections.flows_with_corrections)

@@ -1,8 +1,9 @@
-"""What reviewers' verdicts say about the recognizer and the intent classifier: confusions and word error rate.
+"""What verdicts say about the recognizer and the intent classifier: confusions and word error rate.
 
-A verdict is a reviewed caller turn: the intent the flow detected, the intent the caller meant
+A verdict is a judged caller turn: the intent the flow detected, the intent the caller meant
 (the reviewer's correction, or the detected one when the reviewer confirmed it), and for
-misrecognized turns the words the caller really said.
+misrecognized turns the words the caller really said. Callers judge turns too: when the flow was
+unsure and asked "Did you say …?", a yes confirms the intent and a no says it was something else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 NO_INTENT = "(none)"  # the flow detected nothing (a no-match), or the caller meant nothing the flow knows
+SOMETHING_ELSE = "(something else)"  # the caller said no to "Did you say …?": not what was detected, but unknown
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,9 @@ def confusion(verdicts: Iterable[Verdict]) -> list[IntentConfusion]:
             taken_from=[Mistake(intent=i, count=n) for i, n in wrong_from[intent].most_common()],
         ))  # fmt: skip
     return out
+
+
+def caller_verdicts(answers: Iterable[tuple[str, str | None]]) -> list[Verdict]:
+    """Verdicts from callers' answers to "Did you say <intent>?": (intent, 'yes' / 'no' / None for unclear)."""
+    return [Verdict(detected=intent, meant=intent if answer == "yes" else SOMETHING_ELSE, heard="", said="")
+            for intent, answer in answers if answer in ("yes", "no")]  # fmt: skip

@@ -11,12 +11,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from flows.model import FlowValidationError
+from flows.slots import yes_no
 from flows.yaml_source import read_yaml
 from ivr.core.redact import REDACTED_SPEECH
 from ivr.storage import DraftConflict, StorageError
 from ivr.storage.corrections import CorrectionRow
 from ivr.web.api import Api, ApiCall, ApiError
-from ivr.web.confusion import NO_INTENT, Verdict, confusion, word_errors
+from ivr.web.confusion import NO_INTENT, Verdict, caller_verdicts, confusion, word_errors
 from ivr.web.flow_api import flow_name, known_flow
 from ivr.web.intent_examples import ExampleEditError, add_examples, normalize
 from ivr.web.qa_models import (
@@ -209,7 +210,11 @@ async def apply_corrections(call: ApiCall) -> Applied:
 @api.route("GET", "/api/corrections/confusion", roles=REVIEWERS, summary="Intent confusion and WER", tag="qa",
            query=ConfusionQuery, response=ConfusionReport)  # fmt: skip
 async def confusion_report(call: ApiCall) -> ConfusionReport:
-    """Per intent: how often callers meant it, how often it was recognized, what it was taken for; and WER."""
+    """Per intent: how often callers meant it, how often it was recognized, what it was taken for; and WER.
+
+    Reviewers' verdicts count, and so do callers' answers to the flow's own "Did you say …?" (unless a reviewer
+    judged that turn): yes confirms the intent, no says the caller meant something else.
+    """
     q: ConfusionQuery = call.query
     since = datetime(q.since.year, q.since.month, q.since.day, tzinfo=UTC) if q.since else None
     until = datetime(q.until.year, q.until.month, q.until.day, tzinfo=UTC) + timedelta(days=1) if q.until else None
@@ -220,15 +225,21 @@ async def confusion_report(call: ApiCall) -> ConfusionReport:
     # every reviewed spoken turn: a turn not marked misrecognized was heard right
     spoken = [Verdict(v.detected, v.meant, v.heard, v.said or v.heard) for v in verdicts
               if v.said or not (v.heard.startswith("[keys]") or v.heard == REDACTED_SPEECH)]  # fmt: skip
-    per_intent = confusion(verdicts)
+    judged = {r.turn_uid for r in rows}
+    answers = await call.ctx.store.qa.caller_confirmations(flow=q.flow or None, version=q.version, since=since,
+                                                           until=until)  # fmt: skip
+    callers = caller_verdicts((intent, yes_no(text)) for uid, intent, text in answers if uid not in judged)
+    per_intent = confusion([*verdicts, *callers])
     labels = [c.intent for c in per_intent]
     index = {name: i for i, name in enumerate(labels)}
     matrix = [[0] * len(labels) for _ in labels]
-    for v in verdicts:
+    for v in [*verdicts, *callers]:
         matrix[index[v.meant or NO_INTENT]][index[v.detected or NO_INTENT]] += 1
     confirmed = sum(1 for r in rows if r.verdict == "confirmed")
+    said_yes = sum(1 for v in callers if v.meant == v.detected)
     return ConfusionReport(flow=q.flow, version=q.version, verdicts=len(rows), confirmed=confirmed,
-                           corrected=len(rows) - confirmed, intents=per_intent, labels=labels, matrix=matrix,
+                           corrected=len(rows) - confirmed, caller_yes=said_yes, caller_no=len(callers) - said_yes,
+                           intents=per_intent, labels=labels, matrix=matrix,
                            wer=word_errors(verdicts), wer_reviewed=word_errors(spoken))  # fmt: skip
 
 

@@ -275,9 +275,11 @@ class ConfusionReport(BaseModel):
 
     flow: str
     version: int | None
-    verdicts: int
+    verdicts: int  # reviewers' verdicts
     confirmed: int
     corrected: int
+    caller_yes: int  # callers who said yes to "Did you say …?"
+    caller_no: int
     intents: list[IntentConfusion]
     labels: list[str]
     matrix: list[list[int]]  # rows: meant, columns: detected, in `labels` order

@@ -43,7 +43,7 @@
   async function confusion() {
     const box = document.getElementById("confusion");
     const r = await api("GET", `/api/corrections/confusion?flow=${encodeURIComponent(data.flow || "")}`);
-    if (!r.verdicts) { box.replaceChildren(el("p", { class: "muted" }, "No verdicts yet.")); return; }
+    if (!r.verdicts && !r.caller_yes && !r.caller_no) { box.replaceChildren(el("p", { class: "muted" }, "No verdicts yet.")); return; }
     const stat = (label, value) => el("span", { class: "stat" }, el("strong", {}, value), label);
     const wer = r.wer.wer === null ? "–" : pct(r.wer.wer);
     const perIntent = el("table", { class: "grid", id: "confusion-intents" },
@@ -59,6 +59,7 @@
         row.map((n, j) => el("td", { class: `num ${n ? (i === j ? "hit" : "miss") : ""}` }, n || ""))))));
     box.replaceChildren(
       el("p", {}, stat("verdicts", r.verdicts), stat("marked right", r.confirmed), stat("corrected", r.corrected),
+        stat("callers said yes to “Did you say …?”", r.caller_yes), stat("said no", r.caller_no),
         stat(`WER on ${r.wer.turns} retyped turns`, wer), stat(`WER on ${r.wer_reviewed.turns} reviewed turns`, pct(r.wer_reviewed.wer))),
       perIntent, el("h3", {}, "Confusion matrix"), matrix);
   }

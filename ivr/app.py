@@ -24,6 +24,7 @@ from ivr.session.flow_registry import FlowRegistry
 from ivr.session.hold import common_announcements, hold_music, load_hold_music
 from ivr.session.journal import StoreJournal
 from ivr.session.links import SECRET_FILE, TranscriptLinks
+from ivr.session.live_floor import LiveFloor
 from ivr.session.lookups import database_sources
 from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
@@ -134,6 +135,8 @@ async def _run_call(leg: RemoteCallLeg, registry: FlowRegistry, services: CallSe
     call = FlowCall(leg, pinned.runner, services)
     journal = records.journal
     records.floor.call_started(leg.call_id)
+    if records.live is not None:
+        records.live.call_started(leg.call_id, caller=leg.caller, flow=pinned.name, version=pinned.version)
     if journal is not None:
         journal.call_offered(leg, flow_name=pinned.name, flow_version=pinned.version)
     outcome = ""
@@ -143,6 +146,8 @@ async def _run_call(leg: RemoteCallLeg, registry: FlowRegistry, services: CallSe
         if journal is not None:
             outcome = await journal.call_finished(call)
         records.floor.call_ended(leg.call_id, outcome)
+        if records.live is not None:
+            records.live.call_ended(leg.call_id, outcome)
 
 
 @dataclass
@@ -158,6 +163,7 @@ class Records:
     transfer: QueueTransfer | None = None
     web: WebServer | None = None
     floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
+    live: LiveFloor | None = None  # the supervisors' live floor and its event bus
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open_store(self, config: Config, services: CallServices) -> CallStore:
@@ -180,13 +186,15 @@ class Records:
         music = {q.name: load_hold_music(q.hold_music, root) for q in self.acd.queues.values() if q.hold_music}
         await asyncio.to_thread(hold_music)  # generated once, before any caller waits for it
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
+        self.live = LiveFloor(self.acd, config.live, floor=self.floor)  # before start: it sees the agents log in
         self.acd.start()
+        await self.live.start(self.store)
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
                              voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,),
-                             recordings=config.recordings)  # fmt: skip
+                             recordings=config.recordings, live=self.live)  # fmt: skip
         self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
-        services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor))
+        services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor, self.live))
 
     def prompts(self) -> list[str]:
         """Texts callers may hear while queued, to synthesize before the first call."""
@@ -199,6 +207,8 @@ class Records:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.acd is not None:
             await self.acd.stop()
+        if self.live is not None:
+            await self.live.stop()  # ends the browsers' event streams, so the web app stops at once
         if self.web is not None:
             await self.web.stop()
         if self.store is not None:

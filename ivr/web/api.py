@@ -99,6 +99,7 @@ class Api:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.pages: list[Page] = []
+        self.on_shutdown: list[Callable[[web.Application], Awaitable[None]]] = []  # e.g. end open event streams
 
     def route(
         self, method: str, path: str, *, roles: frozenset[str], summary: str, tag: str,
@@ -127,6 +128,7 @@ class Api:
         for a in apis:
             whole.routes.extend(a.routes)
             whole.pages.extend(a.pages)
+            whole.on_shutdown.extend(a.on_shutdown)
         return whole
 
     def install(self, app: web.Application) -> None:
@@ -135,6 +137,7 @@ class Api:
             app.router.add_route(r.method, r.path, _json_handler(r))
         for p in self.pages:
             app.router.add_get(p.path, _page_handler(p))
+        app.on_shutdown.extend(self.on_shutdown)
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document, generated from the routes' pydantic models."""

@@ -62,10 +62,10 @@ def build_app(ctx: WebContext) -> web.Application:
 
 def _areas() -> list[Api]:
     """The console's areas beyond accounts (each module owns its routes and pages)."""
-    from ivr.web import flows, knowledge, qa_call, qa_corrections, qa_privacy, qa_scores, qa_search, reports
+    from ivr.web import flows, knowledge, live, qa_call, qa_corrections, qa_privacy, qa_scores, qa_search, reports
 
     return [flows.api, knowledge.api, qa_search.api, qa_call.api, qa_privacy.api, qa_scores.api, qa_corrections.api,
-            reports.api]  # fmt: skip
+            reports.api, live.api]  # fmt: skip
 
 
 def _when(value: str | None) -> str:

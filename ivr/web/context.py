@@ -14,6 +14,7 @@ from ivr.storage import CallStore
 
 if TYPE_CHECKING:
     from ivr.session.flow_registry import FlowRegistry
+    from ivr.session.live_floor import LiveFloor
 
 
 class PromptVoice(Protocol):
@@ -35,6 +36,7 @@ class WebContext:
     floor: Any = None  # ivr.session.floor.FloorStats: live numbers for /metrics and the dashboards
     flow_dirs: tuple[Path, ...] = ()  # where flow files and their *.tests.yaml live
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)  # QA playback: folder, key, retention
+    live: LiveFloor | None = None  # the live floor and its event bus (None in tests of the console alone)
 
 
 CONTEXT = web.AppKey("context", WebContext)

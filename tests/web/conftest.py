@@ -43,6 +43,7 @@ class WebServer:
 
     server: IvrServer
     base: str
+    prompts: Path | None = None  # the server's prompt cache ([tts] cache_dir), when the test set it
     users: dict[str, str] = field(default_factory=dict)  # role -> user name
 
     def ivr(self, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -57,13 +58,13 @@ def web(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -
     """`ivr serve` on the Acme hotline (its console on a free port) with users admin, supervisor, qa and agent."""
     # Prompts are kept between runs, as a deployment keeps var/prompts: entries are named by the text, voice and
     # engine version, so a kept one is what the TTS would say now; a cold start pre-warms all 24 steps and the FAQ.
-    assert pytestconfig.cache is not None
-    prompts = pytestconfig.cache.mkdir("ivr-web-prompts")
+    cache = getattr(pytestconfig, "cache", None)  # None under -p no:cacheprovider: prompts made afresh
+    prompts = cache.mkdir("ivr-web-prompts") if cache is not None else tmp_path_factory.mktemp("prompts")
     env = {"IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml"), "IVR_WEB__SECRET": SECRET,
            "IVR_PASSWORD_STDIN": "1", "IVR_TTS__CACHE_DIR": str(prompts)}  # fmt: skip
     srv = start_server(tmp_path_factory.mktemp("web"), workers=1, kamailio=False, env=env)
     try:
-        ws = WebServer(srv, f"http://127.0.0.1:{srv.web_port}")
+        ws = WebServer(srv, f"http://127.0.0.1:{srv.web_port}", prompts)
         config = str(srv.root / "config.toml")
         procs = [_start_users_add(role, config, srv) for role in ROLES]
         for role, proc in zip(ROLES, procs, strict=True):
@@ -106,6 +107,7 @@ class BrowserProblems:
     # Substrings a test expects (e.g. a 401 it provoked). The app has no favicon yet, so Chromium's own request for
     # one is a 404 on every page; that is the browser's request, not the page's.
     allowed: list[str] = field(default_factory=lambda: ["/favicon.ico)"])
+    refused: list[str] = field(default_factory=list)  # API answers 400 and up with their messages, to explain a failure
 
     def unexpected(self) -> list[str]:
         """Problems no test said it expected."""
@@ -127,10 +129,12 @@ def page(browser: Any, web: WebServer, problems: BrowserProblems) -> Iterator[An
     pg.on("pageerror", lambda exc: problems.lines.append(f"script error: {exc}"))
     pg.on("console", lambda msg: problems.lines.append(f"console {msg.type}: {msg.text} ({msg.location.get('url')})")
           if msg.type == "error" else None)  # fmt: skip
+    pg.on("response", lambda r: problems.refused.append(f"{r.status} {r.request.method} {r.url}: {r.text()[:300]}")
+          if r.status >= 400 and "/api/" in r.url else None)  # fmt: skip
     yield pg
     context.close()
     unexpected = problems.unexpected()
-    assert not unexpected, "the page reported problems:\n" + "\n".join(unexpected)
+    assert not unexpected, "\n".join(["the page reported problems:", *unexpected, "API refusals:", *problems.refused])
 
 
 def login(page: Any, role: str, *, password: str = PASSWORD, next_path: str = "") -> None:

@@ -51,7 +51,7 @@
         const tip = document.createElementNS(SVG, "title");
         tip.textContent = `${label}: ${show(key, values[i])}`;
         add("rect", { x, y, width: bw, height: Math.max(0, bh) }).append(tip);
-        if (labels.length <= 24 && values[i] !== null && values[i] !== undefined) add("text", { x: x + bw / 2, y: y - 4, "text-anchor": "middle" }, show(key, values[i]));
+        if (labels.length <= 24 && values[i]) add("text", { x: x + bw / 2, y: y - 4, "text-anchor": "middle" }, show(key, values[i]));
         if (i % every === 0) {
           const slant = labels.length > 8 || labels.some((l) => String(l).length > 10);
           add("text", { x: x + bw / 2, y: h - bottom + 14, "text-anchor": slant ? "end" : "middle",
@@ -63,6 +63,7 @@
     });
   }
 
+  const COUNTS = new Set(["calls", "turns", "reviews", "replies"]);
   const COLORS = ["#1f5fbf", "#b42318", "#1b7f4a", "#a86200", "#6b3fb5", "#0e7490", "#9d174d"];
   // x is the index of the day (or week, month) so the axis shows one tick per period, labelled by its date.
   function lines(title, labels, series, key) {
@@ -71,12 +72,15 @@
     pending.push(() => {
       const xs = labels.map((_, i) => i);
       const every = Math.max(1, Math.ceil(labels.length / 10));
+      const yAxis = { values: (u, ticks) => ticks.map((t) => show(key, t)), size: 62 };
+      if (COUNTS.has(key)) yAxis.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]; // whole numbers only
       const opts = {
         width: Math.max(320, b.clientWidth - 24), height: 220,
-        scales: { x: { time: false, range: [-0.3, Math.max(1, labels.length - 1) + 0.3] }, y: PERCENT.test(key) ? { range: [0, 1] } : { auto: true } },
+        scales: { x: { time: false, range: [-0.3, Math.max(1, labels.length - 1) + 0.3] },
+          y: PERCENT.test(key) ? { range: [0, 1] } : { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [
           { splits: () => xs.filter((i) => i % every === 0), values: (u, splits) => splits.map((i) => labels[i] || "") },
-          { values: (u, ticks) => ticks.map((t) => show(key, t)), size: 62 }],
+          yAxis],
         series: [{ label: "period", value: (u, i) => (i === null ? "–" : labels[i]) },
           ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2,
             points: { show: labels.length < 40 }, value: (u, v) => show(key, v) }))],

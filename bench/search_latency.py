@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -143,6 +143,11 @@ def seed(url: str, calls: int) -> Seeded:
                 conn.execute(insert(Call.__table__), rows)  # type: ignore[arg-type]
                 apply_ops(conn, turns)
                 apply_ops(conn, found)
+        if (
+            engine.dialect.name == "postgresql"
+        ):  # autovacuum's ANALYZE of a live database, not yet run after a bulk load
+            with engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
     finally:
         engine.dispose()
     print(f"  seeded {calls} calls in {time.perf_counter() - t0:.0f} s", flush=True)

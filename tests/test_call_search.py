@@ -188,3 +188,17 @@ async def test_common_words_walk_the_calls_and_find_the_same(store: CallStore, m
     monkeypatch.setattr(call_search, "COMMON_TURNS", 0)  # every word now counts as common
     assert {w: await _ids(store, text=w) for w in rare} == rare
     assert await _ids(store, text="refund", outcome="abandoned") == ["gone"]
+
+
+async def test_qa_score_filter_and_sort_use_the_mean_of_the_calls_reviews(store: CallStore) -> None:
+    card = await store.qa.create_scorecard("c", description="", definition={"sections": []}, active=True, by="t")
+    review = {"revision": 1, "raw_score": None, "failed": False, "passed": None, "answers": [], "comment": ""}
+    for call_id, reviewer, score in [("bot", "qa1", 90.0), ("bot", "qa2", 70.0), ("agent", "qa1", 60.0),
+                                     ("vm", "qa1", 95.0)]:  # fmt: skip
+        await store.qa.save_review(call_id, card.id, reviewer=reviewer, score=score, **review)
+    assert await _ids(store, min_score=80) == ["vm", "bot"]  # bot: (90 + 70) / 2
+    assert await _ids(store, max_score=70) == ["agent"]
+    assert await _ids(store, min_score=61, max_score=85) == ["bot"]
+    by_score = await store.qa.search_calls(CallFilter(sort="score"), limit=10, offset=0)
+    assert [(r.call_id, r.score) for r in by_score.rows[:3]] == [("vm", 95.0), ("bot", 80.0), ("agent", 60.0)]
+    assert [r.score for r in by_score.rows[3:]] == [None, None, None]  # unscored calls last

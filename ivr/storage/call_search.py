@@ -166,12 +166,15 @@ def _conditions(session: Session, f: CallFilter, *, walk: bool = False) -> list[
     if f.min_score is not None or f.max_score is not None:
         if not has_scores(session):
             where.append(Call.id.is_(None))  # nothing is scored before the reviews table exists
-        else:
-            score = _score_column()
+        else:  # the scored calls first: a few thousand reviews, not a subquery per call of the whole history
+            mean: ColumnElement[Any] = literal_column("avg(r.score)")
+            scored: Select[Any] = select(literal_column("r.call_id")).select_from(text(f"{SCORES_TABLE} r"))
+            scored = scored.group_by(literal_column("r.call_id"))
             if f.min_score is not None:
-                where.append(score >= f.min_score)
+                scored = scored.having(mean >= f.min_score)
             if f.max_score is not None:
-                where.append(score <= f.max_score)
+                scored = scored.having(mean <= f.max_score)
+            where.append(Call.id.in_(scored))
     match = _text_match(session, f.text, walk=walk)
     if match is not None:
         where.append(match)
@@ -183,13 +186,16 @@ def _ordered(session: Session, q: Select[Any], f: CallFilter) -> Select[Any]:
         "started_at": Call.started_at, "duration": Call.duration_seconds, "caller": Call.caller,
         "outcome": Call.outcome, "queue": Call.queue, "agent": Call.agent_id, "flow": Call.flow_name,
     }  # fmt: skip
+    nullable = f.sort in ("duration", "score")
     if f.sort == "score" and has_scores(session):
         key = _score_column()
     else:
         key = keys.get(f.sort, Call.started_at)
+    # NULLS LAST only where there can be NULLs (calls still running, unscored calls): on a NOT NULL column it
+    # would stop PostgreSQL from reading the column's index in order (a sort of the whole history instead).
     if f.descending:
-        return q.order_by(key.desc().nulls_last(), Call.id.desc())
-    return q.order_by(key.asc().nulls_last(), Call.id.asc())
+        return q.order_by(key.desc().nulls_last() if nullable else key.desc(), Call.id.desc())
+    return q.order_by(key.asc().nulls_last() if nullable else key.asc(), Call.id.asc())
 
 
 def search_calls(session: Session, f: CallFilter, *, limit: int = 50, offset: int = 0) -> CallPage:

@@ -10,7 +10,8 @@
   let open = null; // the call whose transcript is shown
   let dirty = false;
   const lag = []; // seconds from each record's time to this page applying it (read by the browser test)
-  window.ivrLive = { lag, floor: () => floor };
+  const phases = {}; // call id -> the places it has been shown in, in order (flow, queue, ringing, agent ...)
+  window.ivrLive = { lag, phases, floor: () => floor };
 
   const now = () => Date.now() / 1000 + skew;
   const byId = (list, key, id) => list.find((x) => x[key] === id);
@@ -69,6 +70,11 @@
         else toast(`Cleared: ${r.message}`);
         break;
       default: break;
+    }
+    const moved = byId(floor.calls, "call_id", r.call_id);
+    if (moved) {
+      const seen = phases[moved.call_id] || (phases[moved.call_id] = []);
+      if (seen[seen.length - 1] !== moved.phase) seen.push(moved.phase);
     }
     dirty = true;
   }
@@ -180,7 +186,7 @@
         el("td", {}, el("b", {}, q.name), q.mode !== "open" ? el("span", { class: "badge ab" }, q.mode) : null),
         el("td", {}, String(inQueue.length)),
         el("td", { class: waitBad ? "bad" : "", ...(oldest !== null ? { "data-since": oldest } : {}) }, oldest === null ? "—" : ago(oldest)),
-        el("td", { class: slBad ? "bad" : "" }, sl, el("span", { class: "muted" }, ` target ${Math.round(q.service_level_target * 100)}% in ${q.service_level_seconds} s`)),
+        el("td", { class: slBad ? "bad" : "" }, sl, el("span", { class: "muted" }, `target ${Math.round(q.service_level_target * 100)}% within ${q.service_level_seconds} s`)),
         el("td", {}, String(q.answered_today)), el("td", {}, String(q.abandoned_today)),
         el("td", {}, free.length ? free.join(", ") : el("span", { class: "muted" }, "nobody")),
         el("td", { class: "actions" },
@@ -210,7 +216,7 @@
     const q = (f) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(f * sorted.length) - 1))] : null);
     l.p50 = q(0.5); l.p95 = q(0.95); l.count = sorted.length;
     document.getElementById("latency-summary").textContent = l.count
-      ? `p50 ${l.p50.toFixed(2)} s · p95 ${l.p95.toFixed(2)} s · ${l.count} turns in ${Math.round(l.window_seconds / 60)} min`
+      ? `p50 ${l.p50.toFixed(2)} s · p95 ${l.p95.toFixed(2)} s · ${l.count} turn${l.count === 1 ? "" : "s"} in ${Math.round(l.window_seconds / 60)} min`
       : `no turns in the last ${Math.round(l.window_seconds / 60)} min`;
     const svg = document.getElementById("latency-chart");
     const W = 460, H = 170, left = 34, bottom = 18;

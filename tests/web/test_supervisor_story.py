@@ -180,7 +180,8 @@ def _click_node(page: Any, step: str) -> None:
     page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
     page.get_by_test_id("step-pane").wait_for()
     # Hovering a node fades the rest of the graph: move off it inside the canvas (where the graph sees the move).
-    page.mouse.move(box["x"] + 4, box["y"] + box["height"] - 4)
+    page.mouse.move(box["x"] + 6, box["y"] + 6, steps=5)
+    wait_js(page, "window.flowGraph.elements('.faded').length === 0")
 
 
 def _scroll_to_top(page: Any, selector: str) -> None:

@@ -5,11 +5,14 @@
 (function () {
   const { api, toast, el } = window.ivr;
   let floor = JSON.parse(document.getElementById("page-data").textContent);
-  let skew = 0; // server time - browser time, seconds
+  let skew = -Infinity; // server clock - browser clock, seconds: the largest (server time - arrival) seen
   let source = null;
   let open = null; // the call whose transcript is shown
   let dirty = false;
-  const lag = []; // seconds from each record's time to this page applying it (read by the browser test)
+  // Seconds from each record's time stamp to this page showing it (rendered), by this browser's clock: exact when the
+  // browser runs on the server's machine (the browser test and bench/dashboard_freshness.py read it).
+  const lag = [];
+  let unshown = []; // time stamps of records applied but not rendered yet
   const phases = {}; // call id -> the places it has been shown in, in order (flow, queue, ringing, agent ...)
   window.ivrLive = { lag, phases, floor: () => floor };
 
@@ -18,7 +21,7 @@
 
   function takeSnapshot(snap) {
     floor = snap;
-    skew = snap.now - Date.now() / 1000;
+    skew = Math.max(skew, snap.now - Date.now() / 1000);
     if (open && !byId(floor.calls, "call_id", open.call_id)) endTranscript();
     render();
   }
@@ -104,12 +107,12 @@
     source = new EventSource("/api/live/stream");
     source.addEventListener("snapshot", (e) => { takeSnapshot(JSON.parse(e.data)); status("live", "on"); });
     source.addEventListener("records", (e) => {
-      const received = now();
+      const arrived = Date.now() / 1000;
       for (const r of JSON.parse(e.data)) {
         apply(r);
-        lag.push(received - r.t);
+        skew = Math.max(skew, r.t - arrived); // a record cannot arrive before it happened
+        unshown.push(r.t);
       }
-      if (lag.length > 2000) lag.splice(0, lag.length - 2000);
     });
     source.addEventListener("bye", () => { source.close(); renew(); });
     source.onerror = () => {
@@ -154,6 +157,10 @@
 
   function render() {
     dirty = false;
+    const shown = Date.now() / 1000;
+    for (const t of unshown) lag.push(shown - t);
+    unshown = [];
+    if (lag.length > 5000) lag.splice(0, lag.length - 5000);
     const calls = document.getElementById("calls");
     calls.replaceChildren(...floor.calls.map((c) => el("tr", {
       "data-call": c.call_id, "data-phase": c.phase, class: open && open.call_id === c.call_id ? "open" : "",

@@ -230,10 +230,15 @@ async def _prepare(request: web.Request, route: Route) -> ApiCall | web.StreamRe
             limit = ctx.config.max_upload_kb * 1024
             if request.content_length is not None and request.content_length > limit:
                 return error_response(413, f"the request is over the {ctx.config.max_upload_kb} KB limit")
-            raw = await request.content.read(limit + 1)
+            raw = bytearray()
+            while len(raw) <= limit:  # read() returns what has arrived (often 16 KB), not the whole body
+                chunk = await request.content.read(limit + 1 - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
             if len(raw) > limit:
                 return error_response(413, f"the request is over the {ctx.config.max_upload_kb} KB limit")
-            call.body = route.body.model_validate_json(raw or b"{}")
+            call.body = route.body.model_validate_json(bytes(raw) or b"{}")
     except ValidationError as exc:
         problems = [f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
         return error_response(400, "invalid input: " + "; ".join(problems), problems=problems)

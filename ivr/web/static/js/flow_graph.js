@@ -57,7 +57,9 @@
   // dagre (run directly, not through cytoscape-dagre) so that edges follow its routing around the steps in
   // between, instead of cutting straight across the graph. The no-input / no-match paths (nearly every input
   // step has them, mostly to one fallback) weigh little, so the steps line up by the caller's real choices.
-  const WEIGHT = { choice: 3, condition: 3, next: 4, error: 1, failure: 0.05 };
+  // Integer weights: with a fractional one dagre's network-simplex ranker threw "Reduce of empty array" whenever
+  // the start step was cut off (a typo in its next), and the graph drew nothing while the YAML had the typo.
+  const WEIGHT = { choice: 60, condition: 60, next: 80, error: 20, failure: 1 };
   function layout() {
     const g = new window.dagre.graphlib.Graph({ multigraph: true });
     g.setGraph({ rankdir: "TB", nodesep: 30, ranksep: 44, edgesep: 12, ranker: "network-simplex", marginx: 20, marginy: 20 });
@@ -69,7 +71,14 @@
         width: lines.length ? Math.max(...lines.map((l) => l.length)) * 5.6 + 8 : 0, height: lines.length * 12,
       }, e.id());
     });
-    window.dagre.layout(g);
+    try {
+      window.dagre.layout(g);
+    } catch (err) {
+      // Some half-typed graphs defeat the ranker: fall back to the simple one rather than draw nothing.
+      console.warn("flow graph: network-simplex layout failed, using longest-path", err);
+      g.setGraph({ ...g.graph(), ranker: "longest-path" });
+      window.dagre.layout(g);
+    }
     cy.batch(() => {
       cy.nodes().forEach((n) => { const p = g.node(n.id()); n.position({ x: p.x, y: p.y }); });
       cy.edges().forEach((e) => route(e, g.edge(e.source().id(), e.target().id(), e.id())));

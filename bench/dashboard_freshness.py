@@ -5,8 +5,8 @@ pressing keys; every key is a turn (intent, step, prompt) the live floor publish
 (aiohttp, in this process) and, unless --no-browser, the live floor page in Debian's headless Chromium stream
 the floor meanwhile. For every record received we take the time from the event (the record's time stamp: when
 the control process saw it happen) to its arrival in the client (the SSE client) and to the page showing it
-(Chromium: the table re-rendered with it, window.ivrLive.lag). Same machine, same wall clock. Only records received while all N
-calls were in progress count toward the "N in progress" rows.
+(Chromium: the table re-rendered with it, window.ivrLive.lag). Same machine, same wall clock. Only records
+received while all N calls were in progress count toward the "N in progress" rows.
 
     .venv/bin/python bench/dashboard_freshness.py --calls 50 --hold 60
 """

@@ -105,7 +105,7 @@ async def test_agent_no_answer_is_routed_and_unknown_queues_are_explained() -> N
 
 
 async def test_supervisor_actions_reach_the_calls_and_every_observer_sees_each_decision() -> None:
-    events, seen = Events(), []
+    events, seen = Events(), list[Decision]()
     acd = Acd([QueueConfig(name="support", overflow="", wrap_up=0, announce_interval=0)], _agents("ann", "bob"), events)
     acd.observe(seen.append)
     acd.start()

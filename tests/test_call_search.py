@@ -135,8 +135,15 @@ async def test_like_wildcards_match_themselves(store: CallStore) -> None:
 
 
 async def test_the_review_of_a_call_and_its_inputs(store: CallStore) -> None:
+    ended = at(10) + 300
+    store.add_queue_event("agent_state", agent_id="a1", detail="wrap_up", at=ended + 0.5)
+    store.add_queue_event("agent_state", agent_id="a1", detail="available", at=ended + 12.5)
+    assert await store.flush(10)
     review = await store.qa.call_review("agent")
     assert review is not None and review.outcome == "transferred" and review.duration_seconds == 300.0
+    assert review.wrap_up is not None and review.wrap_up.seconds == pytest.approx(12.0)
+    other = await store.qa.call_review("xfer")
+    assert other is not None and other.wrap_up is None  # no agent took it
     assert [t.speaker for t in review.turns] == ["ivr", "caller"]
     assert review.intents[0].slots == {"order_number": "4711"} and review.intents[0].step == "menu"
     assert await store.qa.call_review("nope") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,6 +68,34 @@ class CallReview:
     intents: list[IntentRow] = field(default_factory=list)
     queue_events: list[QueueFact] = field(default_factory=list)
     recordings: list[RecordingFile] = field(default_factory=list)
+    wrap_up: WrapUp | None = None
+
+
+@dataclass(frozen=True)
+class WrapUp:
+    """The agent's after-call work: when it began (at the call's end) and how long it took (None: still going)."""
+
+    started_at: datetime
+    seconds: float | None
+
+
+def _wrap_up(session: Session, agent_id: str, ended: datetime | None) -> WrapUp | None:
+    """The agent's wrap-up that began as this call ended (within 5 s), from the ACD's agent-state events."""
+    if not agent_id or ended is None:
+        return None
+    q = (
+        select(QueueEvent.detail, QueueEvent.at)
+        .where(QueueEvent.kind == "agent_state", QueueEvent.agent_id == agent_id,
+               QueueEvent.at >= ended - timedelta(seconds=5), QueueEvent.at <= ended + timedelta(hours=2))
+        .order_by(QueueEvent.at, QueueEvent.id)
+        .limit(50)
+    )  # fmt: skip
+    rows = session.execute(q).all()
+    for i, (state, at) in enumerate(rows):
+        if state == "wrap_up" and at <= ended + timedelta(seconds=5):
+            following = rows[i + 1][1] if i + 1 < len(rows) else None
+            return WrapUp(at, None if following is None else (following - at).total_seconds())
+    return None
 
 
 def call_review(session: Session, call_id: str) -> CallReview | None:
@@ -95,7 +123,7 @@ def call_review(session: Session, call_id: str) -> CallReview | None:
         intents=[IntentRow(i.uid, i.name, i.score, i.step, i.turn_uid, slots.get(i.uid, {}), i.created_at)
                  for i in intents],
         queue_events=[QueueFact(e.at, e.kind, e.queue, e.agent_id, e.wait_seconds, e.detail) for e in events],
-        recordings=[_file(r, c.agent_id) for r in recs],
+        recordings=[_file(r, c.agent_id) for r in recs], wrap_up=_wrap_up(session, c.agent_id, c.ended_at),
     )  # fmt: skip
 
 

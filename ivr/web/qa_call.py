@@ -124,6 +124,7 @@ class CallPage(BaseModel):
     queue_events: list[QueueEventOut]
     recordings: list[RecordingOut]
     path: FlowPath
+    wrap_up_seconds: float | None  # the agent's after-call work (None: no agent, or no wrap-up recorded)
     can_download: bool
     transcript_url: str | None
 
@@ -227,6 +228,7 @@ async def call_page(call: ApiCall) -> CallPage:
         hangup_by=r.hangup_by, end_reason=r.end_reason, queue=r.queue, agent_id=r.agent_id, turns=turns,
         intents=intents, queue_events=events, recordings=[_recording_out(x, can_download) for x in r.recordings],
         path=path, can_download=can_download,
+        wrap_up_seconds=r.wrap_up.seconds if r.wrap_up is not None else None,
         transcript_url=f"/api/calls/{r.call_id}/transcript.txt" if can_download else None,
     )  # fmt: skip
 

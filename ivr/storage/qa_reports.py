@@ -10,11 +10,12 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import String, and_, func, select
 from sqlalchemy.orm import Session
 
-from ivr.storage.models import Call, Intent, QueueEvent, Review, Scorecard, Turn
+from ivr.storage.models import Call, QueueEvent, Review, Scorecard, Turn
 
 NO_INTENT = "(none)"
 # Outcomes of an answered call that ended on its own; interrupted (the server stopped) and failed calls say
@@ -120,13 +121,29 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def _calls(session: Session, since: datetime, until: datetime, agents: tuple[str, ...] | None = None) -> list[
-        tuple[datetime, datetime | None, str]]:  # fmt: skip
-    q = select(Call.started_at, Call.answered_at, Call.outcome).where(Call.started_at >= since,
-                                                                      Call.started_at < until)  # fmt: skip
-    if agents is not None:
-        q = q.where(Call.agent_id.in_(agents))
-    return [(s, a, o) for s, a, o in session.execute(q)]
+def _day_of(session: Session, column: Any) -> Any:
+    """SQL for the UTC day (YYYY-MM-DD) of a stored time: grouping in the database, not row by row in Python."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM-DD")
+    return func.substr(column, 1, 10, type_=String)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
+
+
+def _hour_of(session: Session, column: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(column, "HH24")
+    return func.substr(column, 12, 2, type_=String)
+
+
+def _outcomes(session: Session, since: datetime, until: datetime) -> list[tuple[str, str, str, bool, int]]:
+    """(day, hour, outcome, answered, calls) for the calls started in the period."""
+    day, hour = _day_of(session, Call.started_at), _hour_of(session, Call.started_at)
+    answered = Call.answered_at.is_not(None)
+    q = (
+        select(day, hour, Call.outcome, answered, func.count())
+        .where(Call.started_at >= since, Call.started_at < until)
+        .group_by(day, hour, Call.outcome, answered)
+    )
+    return [(d, h, o, bool(a), int(n)) for d, h, o, a, n in session.execute(q)]
 
 
 def volume(session: Session, *, since: datetime, until: datetime) -> tuple[list[VolumeRow], list[VolumeRow]]:
@@ -137,11 +154,11 @@ def volume(session: Session, *, since: datetime, until: datetime) -> tuple[list[
     while d < until:
         by_day[_day(d)] = Counter()
         d += timedelta(days=1)
-    for started, answered, outcome in _calls(session, since, until):
-        for c in (by_hour[started.strftime("%H")], by_day.setdefault(_day(started), Counter())):
-            c["calls"] += 1
-            c["answered"] += answered is not None
-            c[outcome] += 1
+    for day, hour, outcome, answered, n in _outcomes(session, since, until):
+        for c in (by_hour[hour], by_day.setdefault(day, Counter())):
+            c["calls"] += n
+            c["answered"] += n if answered else 0
+            c[outcome] += n
 
     def rows(table: dict[str, Counter[str]]) -> list[VolumeRow]:
         return [VolumeRow(k, c["calls"], c["answered"], c["contained"], c["transferred"], c["abandoned"])
@@ -153,10 +170,10 @@ def volume(session: Session, *, since: datetime, until: datetime) -> tuple[list[
 def containment(session: Session, *, since: datetime, until: datetime) -> list[ContainmentRow]:
     """Containment per day, and a last row 'all' for the whole period."""
     days: dict[str, Counter[str]] = defaultdict(Counter)
-    for started, answered, outcome in _calls(session, since, until):
-        if answered is not None and outcome in _HANDLED:
-            for key in (_day(started), "all"):
-                days[key][outcome] += 1
+    for day, _, outcome, answered, n in _outcomes(session, since, until):
+        if answered and outcome in _HANDLED:
+            for key in (day, "all"):
+                days[key][outcome] += n
     out = []
     for day in [*sorted(k for k in days if k != "all"), "all"]:
         c = days[day]
@@ -169,28 +186,16 @@ def containment(session: Session, *, since: datetime, until: datetime) -> list[C
 def intents(session: Session, *, since: datetime, until: datetime) -> list[IntentRow]:
     """Caller turns per detected intent (turns the flow matched to nothing as '(none)'), most frequent first."""
     q = (
-        select(Turn.intent, Turn.intent_score, Turn.call_id)
+        select(Turn.intent, func.count(), func.count(func.distinct(Turn.call_id)), func.avg(Turn.intent_score))
         .join(Call, Call.id == Turn.call_id)
         .where(Turn.speaker == "caller", Call.started_at >= since, Call.started_at < until)
+        .group_by(Turn.intent)
     )
-    turns: Counter[str] = Counter()
-    calls: dict[str, set[str]] = defaultdict(set)
-    scores: dict[str, list[float]] = defaultdict(list)
-    for name, score, call_id in session.execute(q):
-        name = name or NO_INTENT
-        turns[name] += 1
-        calls[name].add(call_id)
-        if score is not None and name != NO_INTENT:
-            scores[name].append(float(score))
-    total = sum(turns.values())
-    return [IntentRow(name, n, len(calls[name]), n / total, _mean(scores[name])) for name, n in turns.most_common()]
-
-
-def intent_names(session: Session, *, since: datetime, until: datetime) -> list[str]:
-    """Intents detected in the period (for filters)."""
-    q = select(Intent.name).join(Call, Call.id == Intent.call_id).where(Call.started_at >= since,
-                                                                        Call.started_at < until).distinct()  # fmt: skip
-    return sorted(session.scalars(q))
+    rows = [(name or NO_INTENT, int(n), int(calls), None if not name or mean is None else float(mean))
+            for name, n, calls, mean in session.execute(q)]  # fmt: skip
+    total = sum(n for _, n, _, _ in rows)
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    return [IntentRow(name, n, calls, n / total, mean) for name, n, calls, mean in rows]
 
 
 def queues(
@@ -312,13 +317,13 @@ def qa_scores(
 def latency(session: Session, *, since: datetime, until: datetime) -> list[LatencyRow]:
     """Reply latency per day (and a last row 'all'), from what each call measured and stored on its IVR turns."""
     q = (
-        select(Call.started_at, Turn.reply_latency)
+        select(_day_of(session, Call.started_at), Turn.reply_latency)
         .join(Call, Call.id == Turn.call_id)
         .where(Turn.reply_latency.is_not(None), Call.started_at >= since, Call.started_at < until)
     )
     days: dict[str, list[float]] = defaultdict(list)
-    for started, seconds in session.execute(q):
-        days[_day(started)].append(float(seconds or 0.0))
+    for day, seconds in session.execute(q):
+        days[day].append(float(seconds or 0.0))
         days["all"].append(float(seconds or 0.0))
     out = []
     for day in [*sorted(k for k in days if k != "all"), "all"]:

@@ -118,8 +118,9 @@ def _fts_query(session: Session, words: str) -> str:
     return " ".join(f'"{word}"*' if prefix else f'"{word}"' for word, prefix in terms)
 
 
-def _text_match(session: Session, words: str, *, walk: bool) -> ColumnElement[bool] | None:
-    """Calls with a turn matching `words`; `walk`: as a per-call test when the words are common (for a page)."""
+def _text_match(session: Session, words: str, *, walk_above: int | None) -> ColumnElement[bool] | None:
+    """Calls with a turn matching `words`: as a per-call test when more than `walk_above` turns match, else the
+    matching calls collected first."""
     if not _terms(words):
         return None
     q = _fts_query(session, words)
@@ -127,16 +128,16 @@ def _text_match(session: Session, words: str, *, walk: bool) -> ColumnElement[bo
         sub = text("SELECT t.call_id FROM turns t WHERE t.tsv @@ to_tsquery('english', :fts_q)").bindparams(fts_q=q)
         return Call.id.in_(sub.columns(column("call_id", String)))
     rowids = "SELECT rowid FROM turns_fts WHERE turns_fts MATCH :fts_q"
-    if walk:
-        common = session.scalar(text(f"SELECT count(*) FROM ({rowids} LIMIT {COMMON_TURNS + 1})"), {"fts_q": q})
-        if int(common or 0) > COMMON_TURNS:
+    if walk_above is not None:
+        common = session.scalar(text(f"SELECT count(*) FROM ({rowids} LIMIT {walk_above + 1})"), {"fts_q": q})
+        if int(common or 0) > walk_above:
             sub = text(f"SELECT 1 AS one FROM turns t WHERE t.call_id = calls.id AND t.id IN ({rowids})")
             return exists(sub.bindparams(fts_q=q).columns(column("one", Integer)))
     sub = text(f"SELECT t.call_id FROM turns t WHERE t.id IN ({rowids})").bindparams(fts_q=q)
     return Call.id.in_(sub.columns(column("call_id", String)))
 
 
-def _conditions(session: Session, f: CallFilter, *, walk: bool = False) -> list[ColumnElement[bool]]:
+def _conditions(session: Session, f: CallFilter, *, walk_above: int | None = None) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if f.since is not None:
         where.append(Call.started_at >= f.since)
@@ -175,7 +176,7 @@ def _conditions(session: Session, f: CallFilter, *, walk: bool = False) -> list[
             if f.max_score is not None:
                 scored = scored.having(mean <= f.max_score)
             where.append(Call.id.in_(scored))
-    match = _text_match(session, f.text, walk=walk)
+    match = _text_match(session, f.text, walk_above=walk_above)
     if match is not None:
         where.append(match)
     return where
@@ -200,16 +201,17 @@ def _ordered(session: Session, q: Select[Any], f: CallFilter) -> Select[Any]:
 
 def search_calls(session: Session, f: CallFilter, *, limit: int = 50, offset: int = 0) -> CallPage:
     """Calls matching `f`, one page, sorted as asked, with the count of all matches (up to COUNT_CAP)."""
-    where = _conditions(session, f)
+    # Counting walks the calls only when the count will surely stop at its cap (more turns match than it counts).
+    where = _conditions(session, f, walk_above=COUNT_CAP)
     base = select(Call.id).where(and_(*where)) if where else select(Call.id)
     counted = int(session.scalar(select(func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())) or 0)
-    rows = _rows(session, f, _conditions(session, f, walk=True) if f.text else where, limit, offset)
+    rows = _rows(session, f, _conditions(session, f, walk_above=COMMON_TURNS) if f.text else where, limit, offset)
     return CallPage(rows=rows, total=min(counted, COUNT_CAP), more=counted > COUNT_CAP)
 
 
 def iter_calls(session: Session, f: CallFilter, *, limit: int, chunk: int = 2000) -> Iterator[CallRow]:
     """Up to `limit` matching calls in the asked order, read a chunk at a time (for the CSV export)."""
-    where = _conditions(session, f, walk=True)
+    where = _conditions(session, f, walk_above=COMMON_TURNS)
     for offset in range(0, limit, chunk):
         rows = _rows(session, f, where, min(chunk, limit - offset), offset)
         yield from rows

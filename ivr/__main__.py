@@ -26,14 +26,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    import multiprocessing
-
+    # A worker imports only what it runs: every MB here is multiplied by the number of workers.
     from ivr.logs import setup_logging
     from telephony.worker import run_worker
 
     config, _ = _config(args)
-    multiprocessing.current_process().name = f"worker-w{args.index}"
-    setup_logging(config.log.level, config.log.file)
+    setup_logging(config.log.level, config.log.file, role=f"worker-w{args.index}")
     return run_worker(config.sip, config.workers, args.index, args.standalone)
 
 

@@ -33,6 +33,7 @@ from ivr.session.speech import CallSpeech
 from ivr.storage import CallStore
 from ivr.web import WebServer, build_app
 from ivr.web.context import WebContext
+from telephony.capacity import plan_workers
 from telephony.kamailio import KamailioProcess, find_kamailio
 from telephony.remote_leg import RemoteCallLeg
 from telephony.supervisor import WorkerSupervisor
@@ -44,6 +45,12 @@ log = logging.getLogger("ivr")
 READY_LINE = "ivr ready on sip:{host}:{port}"
 
 
+def _planned_workers(config: Config) -> int:
+    plan = plan_workers(config.workers)
+    log.info("%s", plan.describe())
+    return plan.workers
+
+
 async def serve(config: Config, config_args: list[str]) -> int:
     """Run the IVR until SIGINT/SIGTERM; returns the exit code."""
     loop = asyncio.get_running_loop()
@@ -53,7 +60,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
 
     kamailio_bin = find_kamailio(config.kamailio)
     standalone = kamailio_bin is None
-    workers = 1 if standalone else config.workers.count
+    workers = 1 if standalone else config.workers.count or _planned_workers(config)
     if standalone:
         log.warning(
             "Kamailio is not installed (or [kamailio] enabled = false): running ONE media worker on "

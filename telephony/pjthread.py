@@ -75,8 +75,8 @@ class PjThread:
         self._wake_to: tuple[str, int] | None = None
         self.endpoint: pj.Endpoint | None = None
 
-    def start(self, init: Callable[[pj.Endpoint], None], log_level: int = 1) -> None:
-        """Create the endpoint on the pjsua2 thread and run `init(endpoint)` there."""
+    def start(self, init: Callable[[pj.Endpoint], None], log_level: int = 1) -> concurrent.futures.Future[None]:
+        """Start the thread; it creates the endpoint and runs `init(endpoint)`. The future says when that is done."""
         self._running = True
         self._thread.start()
 
@@ -84,7 +84,7 @@ class PjThread:
             self.endpoint = create_endpoint(log_level)
             init(self.endpoint)
 
-        self.call(create)
+        return self.submit(create)
 
     def set_waker(self, host: str, port: int) -> None:
         """Wake libHandleEvents by sending a keep-alive to our own SIP UDP port.

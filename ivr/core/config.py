@@ -52,7 +52,7 @@ class SipConfig:
 class WorkersConfig:
     """Media worker processes (one pjsua2 endpoint each, at most 4 call legs)."""
 
-    count: int = 2
+    count: int = 0  # 0: as many as the machine carries (telephony.capacity)
     base_port: int = 5070
     callers_per_worker: int = 2
     rtp_port_start: int = 20000

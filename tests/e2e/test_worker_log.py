@@ -40,3 +40,15 @@ def test_default_pjsua_verbosity_keeps_the_banner_out_of_the_log(tmp_path: Path)
         assert_clean_exit(srv)
     assert BANNER not in stdout and BANNER not in srv.log(), srv.log()[-2000:]
     assert "PJSUA state changed" not in srv.log()
+
+
+def test_serve_chooses_and_logs_its_capacity(tmp_path: Path) -> None:
+    # [workers] count = 0: as many workers as the machine allows; a short RTP port range makes that 3 here.
+    env = {"IVR_WORKERS__COUNT": "0", "IVR_WORKERS__RTP_PORT_START": str(65536 - 3 * 20 - 10)}
+    srv = start_server(tmp_path / "serve", workers=3, env=env)
+    try:
+        status = srv.wait_status(lambda s: len(s["workers"]) == 3)
+        assert len(status["workers"]) == 3
+        srv.wait_log("capacity: 3 media workers x 2 callers = 6 concurrent calls, limited by RTP ports")
+    finally:
+        assert_clean_exit(srv)

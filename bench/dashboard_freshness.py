@@ -1,14 +1,17 @@
 """Dashboard freshness: from a call event to the live floor showing it, with N calls in progress.
 
-A real `ivr serve` (Kamailio, N/2 media workers, the keypad-echo flow) takes N `ivr call` callers that keep
-pressing keys; every key is a turn (intent, step, prompt) the live floor publishes. A supervisor's SSE client
+A real `ivr serve` (Kamailio, N/2 media workers, the keypad-echo flow) takes N callers that keep pressing keys;
+every key is a turn (intent, prompts) the live floor publishes. The callers are `ivr call` processes (--callers
+ivr: each a pjsua2 softphone sending audio and RFC 4733 keys, about as heavy as a worker) or one sipp process
+placing the same SIP calls and pressing a key by SIP INFO every 3 s (--callers sipp: no caller audio, so on two
+cores the callers do not take the CPU the IVR needs). A supervisor's SSE client
 (aiohttp, in this process) and, unless --no-browser, the live floor page in Debian's headless Chromium stream
 the floor meanwhile. For every record received we take the time from the event (the record's time stamp: when
 the control process saw it happen) to its arrival in the client (the SSE client) and to the page showing it
 (Chromium: the table re-rendered with it, window.ivrLive.lag). Same machine, same wall clock. Only records
 received while all N calls were in progress count toward the "N in progress" rows.
 
-    .venv/bin/python bench/dashboard_freshness.py --calls 50 --hold 60
+    .venv/bin/python bench/dashboard_freshness.py --calls 50 --hold 60 --callers sipp
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.harness import IVR, finish_call, start_call, start_server  # noqa: E402
+from tests.e2e.harness import IVR, finish_call, free_port, start_call, start_server  # noqa: E402
 
 PASSWORD = "bench password 123"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -126,6 +129,38 @@ def keys(hold: float) -> list[str]:
     return [f"quiet dtmf {d}" for d in "123456789" * max(1, int(hold // 3))]
 
 
+def sipp_scenario(hold: float) -> str:
+    """A sipp UAC that follows Record-Route, presses a key by SIP INFO every 3 s for `hold` s, then hangs up."""
+    head = (REPO / "tests/sipp/uac_rr.xml").read_text()
+    invite_to_ack = head[: head.index("  <pause/>")]
+    info = """  <pause milliseconds="3000"/>
+  <send retrans="500">
+    <![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:ivr@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      [routes]
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+    n = max(1, int(hold // 3))
+    infos = "".join(info.format(cseq=2 + i, digit="123456789"[i % 9]) for i in range(n))
+    bye = head[head.index("  <send retrans=\"500\">", head.index("  <pause/>")):].replace("CSeq: 2 BYE",
+                                                                                            f"CSeq: {n + 2} BYE")
+    return invite_to_ack + infos + bye
+
+
 async def run(args: argparse.Namespace, base: str, uri: str) -> tuple[Watcher, dict[str, Any], int]:
     import threading
 
@@ -140,17 +175,7 @@ async def run(args: argparse.Namespace, base: str, uri: str) -> tuple[Watcher, d
         page_thread.start()
         await asyncio.to_thread(page_ready.wait, 60)
     await asyncio.sleep(1.0)
-    procs = []
-    for i in range(args.calls):  # ramped; every call ends at about the same time
-        procs.append(start_call(uri, *keys(args.hold), max_seconds=args.hold + (args.calls - i) / args.rate))
-        await asyncio.sleep(1 / args.rate)
-    failed = 0
-    for p in procs:
-        try:
-            timeline = await asyncio.to_thread(finish_call, p, args.hold + 120)
-            failed += 0 if timeline["answered"] else 1
-        except AssertionError:
-            failed += 1
+    failed = await (sipp_calls(args, uri) if args.callers == "sipp" else ivr_calls(args, uri))
     await asyncio.sleep(2.0)
     stop.set()
     page_stop.set()
@@ -162,16 +187,52 @@ async def run(args: argparse.Namespace, base: str, uri: str) -> tuple[Watcher, d
     return watcher, page, failed
 
 
+async def ivr_calls(args: argparse.Namespace, uri: str) -> int:
+    """N `ivr call` processes, ramped so that all are up together; returns how many failed."""
+    procs = []
+    for i in range(args.calls):
+        procs.append(start_call(uri, *keys(args.hold), max_seconds=args.hold + (args.calls - i) / args.rate))
+        await asyncio.sleep(1 / args.rate)
+    failed = 0
+    for p in procs:
+        try:
+            timeline = await asyncio.to_thread(finish_call, p, args.hold + 120)
+            failed += 0 if timeline["answered"] else 1
+        except AssertionError:
+            failed += 1
+    return failed
+
+
+async def sipp_calls(args: argparse.Namespace, uri: str) -> int:
+    """N calls from one sipp process (keys by SIP INFO); returns how many failed."""
+    work = Path(tempfile.mkdtemp(prefix="freshness-sipp-"))
+    (work / "uac.xml").write_text(sipp_scenario(args.hold))
+    host_port = uri.split("@", 1)[1]
+    proc = await asyncio.create_subprocess_exec(
+        "sipp", host_port, "-sf", str(work / "uac.xml"), "-r", str(args.rate), "-l", str(args.calls),
+        "-m", str(args.calls), "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-nostdin",
+        "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1", "-timeout", f"{int(args.hold * 2 + 120)}s",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await proc.wait()
+    rows = [line.split(";") for line in (work / "stat.csv").read_text().splitlines() if line]
+    head, last = rows[0], rows[-1]
+    ok = int(last[head.index("SuccessfulCall(C)")])
+    return args.calls - ok
+
+
 def main() -> int:
     """Run the benchmark and print a table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=50, help="calls in progress at once (default 50)")
     ap.add_argument("--hold", type=float, default=60.0, help="seconds each call lasts (default 60)")
     ap.add_argument("--rate", type=float, default=5.0, help="new calls per second while ramping up (default 5)")
+    ap.add_argument("--callers", choices=("ivr", "sipp"), default="ivr", help="ivr call processes, or one sipp")
     ap.add_argument("--no-browser", dest="browser", action="store_false", help="only the SSE client, no Chromium")
     args = ap.parse_args()
     args.browser = args.browser and CHROMIUM.exists()
     root = Path(tempfile.mkdtemp(prefix="dashboard-freshness-"))
+    load = os.getloadavg()
     workers = math.ceil(args.calls / 2)  # a worker takes 2 callers (its other 2 legs are for agents)
     srv = start_server(root, workers=workers, env={"IVR_WORKERS__LOG_LEVEL": "1", "IVR_LOG__LEVEL": "WARNING"})
     try:
@@ -182,10 +243,11 @@ def main() -> int:
     finally:
         code = srv.stop()
     full = [lag for lag, _, n in watcher.samples if n >= args.calls]
-    print(f"\nbench/dashboard_freshness.py --calls {args.calls} --hold {args.hold:g}"
+    print(f"\nbench/dashboard_freshness.py --calls {args.calls} --hold {args.hold:g} --callers {args.callers}"
           f"{'' if args.browser else ' --no-browser'}")  # fmt: skip
     print(f"nproc={os.cpu_count()}  workers={workers}  failed calls={failed}  peak calls in progress={watcher.peak}  "
-          f"snapshots={watcher.snapshots}  ivr serve exit={code}")  # fmt: skip
+          f"snapshots={watcher.snapshots}  ivr serve exit={code}  load average before/after: {load[0]:.1f}/"
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     print("\n| client | calls in progress | records | p50 ms | p95 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|---|---|")
     rows: list[tuple[str, str, list[float]]] = [

@@ -198,9 +198,11 @@ async def test_call_page_has_turns_intents_masked_slots_and_recordings(console: 
     rec = body["recordings"][0]
     assert rec["pauses"] == [[5.0, 6.0]] and rec["audio_url"].startswith("/api/recordings/")
     assert rec["download_url"] and body["can_download"] and body["transcript_url"]
-    assert body["path"]["flow"] == "acme_retail" and body["path"]["version"] == 1
-    assert body["path"]["steps"][0] == "main_menu" and body["path"]["understood"] == ["main_menu"]
-    assert body["path"]["note"].startswith("replayed")
+    assert (body["flow_name"], body["flow_version"], body["path_url"]) == ("acme_retail", 1, "/api/calls/c-refund/path")
+    path = await (await qa.get(body["path_url"])).json()
+    assert path["flow"] == "acme_retail" and path["version"] == 1
+    assert path["steps"][0] == "main_menu" and path["understood"] == ["main_menu"]
+    assert path["note"].startswith("replayed")
     html = await qa.get("/calls/c-refund")
     assert html.status == 200
     text = await html.text()
@@ -375,7 +377,7 @@ async def test_slots_of_a_sensitive_step_are_masked(console: Console) -> None:
     assert await s.flush(10)
     qa = await console.client("qa")
     body = await (await qa.get("/api/calls/c-pay")).json()
-    assert body["path"]["sensitive_steps"] == ["card"]
+    assert (await (await qa.get("/api/calls/c-pay/path")).json())["sensitive_steps"] == ["card"]
     assert body["intents"][0]["slots"] == [{"name": "card", "value": "••••", "masked": True}]
     assert body["intents"][1]["slots"] == [{"name": "topic", "value": "billing", "masked": False}]
     assert body["turns"][0]["masked"] is True

@@ -11,12 +11,11 @@ import asyncio
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+import yaml
 from aiohttp import web
 from pydantic import BaseModel
 
-from flows.model import CollectStep
 from ivr.core.errors import IvrError
 from ivr.storage.call_review import CallReview, RecordingFile
 from ivr.web.api import EVERYONE, Api, ApiCall, ApiError
@@ -123,7 +122,9 @@ class CallPage(BaseModel):
     intents: list[IntentOut]
     queue_events: list[QueueEventOut]
     recordings: list[RecordingOut]
-    path: FlowPath
+    flow_name: str
+    flow_version: int | None
+    path_url: str  # the path through the flow: replaying the call takes the flow's runner, so it comes apart
     wrap_up_seconds: float | None  # the agent's after-call work (None: no agent, or no wrap-up recorded)
     can_download: bool
     transcript_url: str | None
@@ -163,33 +164,45 @@ async def _recording(call: ApiCall) -> RecordingFile:
     return found
 
 
-def _sensitive(flow: Any) -> tuple[set[str], set[str]]:
-    steps = {sid for sid, s in flow.steps.items() if isinstance(s, CollectStep) and s.sensitive}
-    slots = {str(flow.steps[sid].settings.into) for sid in steps if getattr(flow.steps[sid].settings, "into", "")}
-    return steps, slots
+def _sensitive(source: str) -> tuple[set[str], set[str]]:
+    """The sensitive collect steps of a flow version's YAML and the variables they fill (read, not validated)."""
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return set(), set()
+    raw = data.get("steps") if isinstance(data, dict) else None
+    steps = {sid: v for sid, v in raw.items() if isinstance(v, dict)} if isinstance(raw, dict) else {}
+    secret = {sid for sid, v in steps.items() if v.get("kind") == "collect" and v.get("sensitive") is True}
+    return secret, {str(steps[sid]["into"]) for sid in secret if steps[sid].get("into")}
 
 
-async def _path(call: ApiCall, review: CallReview) -> tuple[FlowPath, set[str]]:
+async def _masked_slots(call: ApiCall, review: CallReview) -> tuple[set[str], set[str]]:
+    if not review.flow_name or review.flow_version is None:
+        return set(), set()
+    source = await call.ctx.store.console.version_source(review.flow_name, review.flow_version)
+    return _sensitive(source) if source else (set(), set())
+
+
+async def _path(call: ApiCall, review: CallReview) -> FlowPath:
     understood = [i.step for i in review.intents if i.step]
     empty = FlowPath(flow=review.flow_name, version=review.flow_version, steps=[], understood=understood,
                      sensitive_steps=[], note="")  # fmt: skip
     if not review.flow_name or review.flow_version is None:
-        return empty.model_copy(update={"note": "the call has no flow version recorded"}), set()
+        return empty.model_copy(update={"note": "the call has no flow version recorded"})
     source = await call.ctx.store.console.version_source(review.flow_name, review.flow_version)
     if source is None:
-        return empty.model_copy(update={"note": f"version {review.flow_version} is not stored"}), set()
+        return empty.model_copy(update={"note": f"version {review.flow_version} is not stored"})
     try:
         kb = await knowledge_source(call.ctx, source)
         runner = await asyncio.to_thread(runner_for, review.flow_name, source, kb)
     except IvrError as exc:
-        return empty.model_copy(update={"note": f"version {review.flow_version} no longer loads: {exc}"}), set()
-    steps, slots = _sensitive(runner.flow)
+        return empty.model_copy(update={"note": f"version {review.flow_version} no longer loads: {exc}"})
     recorded = await call.ctx.store.qa.recorded_call(review.call_id)
     result = await replay(recorded, runner, runner, lookups(call.ctx), review.flow_version)
     path = [s for s in result.before.path if s]
     note = result.note or "replayed from the caller's stored inputs on the version the call ran"
     return FlowPath(flow=review.flow_name, version=review.flow_version, steps=path, understood=understood,
-                    sensitive_steps=sorted(steps), note=note), slots | {f"step:{s}" for s in steps}  # fmt: skip
+                    sensitive_steps=sorted(_sensitive(source)[0]), note=note)  # fmt: skip
 
 
 def _recording_out(r: RecordingFile, can_download: bool) -> RecordingOut:
@@ -207,12 +220,12 @@ def _recording_out(r: RecordingFile, can_download: bool) -> RecordingOut:
 async def call_page(call: ApiCall) -> CallPage:
     """Turns, intents with slots (sensitive ones masked), queue events, recordings and the path through the flow."""
     r = await _review(call)
-    path, secret = await _path(call, r)
+    steps, variables = await _masked_slots(call, r)
     can_download = call.user.role in DOWNLOADERS
     intents = [
         IntentOut(name=i.name, score=i.score, step=i.step, turn_uid=i.turn_uid, slots=[
-            SlotOut(name=k, value=MASK if (k in secret or f"step:{i.step}" in secret) else v,
-                    masked=k in secret or f"step:{i.step}" in secret) for k, v in i.slots.items()])
+            SlotOut(name=k, value=MASK if (i.step in steps or k in variables) else v,
+                    masked=i.step in steps or k in variables) for k, v in i.slots.items()])
         for i in r.intents
     ]  # fmt: skip
     turns = [
@@ -227,7 +240,8 @@ async def call_page(call: ApiCall) -> CallPage:
         started_at=r.started_at, answered_at=r.answered_at, ended_at=r.ended_at, duration_seconds=r.duration_seconds,
         hangup_by=r.hangup_by, end_reason=r.end_reason, queue=r.queue, agent_id=r.agent_id, turns=turns,
         intents=intents, queue_events=events, recordings=[_recording_out(x, can_download) for x in r.recordings],
-        path=path, can_download=can_download,
+        flow_name=r.flow_name, flow_version=r.flow_version, path_url=f"/api/calls/{r.call_id}/path",
+        can_download=can_download,
         wrap_up_seconds=r.wrap_up.seconds if r.wrap_up is not None else None,
         transcript_url=f"/api/calls/{r.call_id}/transcript.txt" if can_download else None,
     )  # fmt: skip
@@ -297,6 +311,13 @@ async def verify_recording(call: ApiCall) -> Verified:
                "mismatch": "the file changed after the call ended: it may have been altered or damaged",
                "unknown": "no checksum was stored for this recording"}[state]  # fmt: skip
     return Verified(uid=r.uid, state=state, expected=r.sha256, actual=actual, message=message)
+
+
+@api.route("GET", "/api/calls/{call_id}/path", roles=EVERYONE, summary="Trace a call's path through its flow",
+           tag="qa", response=FlowPath)  # fmt: skip
+async def call_path(call: ApiCall) -> FlowPath:
+    """The steps the call went through: its stored inputs replayed on the version it ran; where input was understood."""
+    return await _path(call, await _review(call))
 
 
 @api.route("GET", "/api/calls/{call_id}/transcript.txt", roles=DOWNLOADERS, summary="Download a call's transcript",

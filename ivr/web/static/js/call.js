@@ -104,9 +104,26 @@
 
   // The flows area's graph script draws the version the call ran; the call's steps are outlined on it.
   window.flowPage = { onChecked(render) { this.render = render; } };
-  async function graph() {
+  // Replaying the call takes the flow's runner (built once per version), so the path comes after the page.
+  async function path() {
+    const note = document.getElementById("path-note");
+    let traced;
+    try {
+      traced = await ivr.api("GET", data.path_url);
+    } catch (e) {
+      note.textContent = `The path cannot be traced: ${e.message}`;
+      return;
+    }
+    page.path = traced;
+    note.textContent = traced.note;
+    document.getElementById("path").replaceChildren(...traced.steps.map((s) => traced.understood.includes(s)
+      ? ivr.el("li", { class: "understood", title: "the caller's input was understood here" }, s) : ivr.el("li", {}, s)));
+    if (traced.version !== null) await graph(traced);
+  }
+
+  async function graph(traced) {
     if (!document.getElementById("graph")) return;
-    const url = `/api/flows/${encodeURIComponent(data.path.flow)}/graph?version=${data.path.version}`;
+    const url = `/api/flows/${encodeURIComponent(traced.flow)}/graph?version=${traced.version}`;
     try {
       const checked = await ivr.api("GET", url);
       window.flowPage.render(checked);
@@ -122,11 +139,11 @@
     // The replay names the steps where the call waited for the caller; the steps it passed through in
     // between (prompts, branches, lookups) are the shortest way between two of them on the graph.
     const start = cy.nodes("[?start]").first();
-    const steps = start.nonempty() && data.path.steps.length ? [start.id(), ...data.path.steps] : data.path.steps;
+    const steps = start.nonempty() && traced.steps.length ? [start.id(), ...traced.steps] : traced.steps;
     steps.forEach((s, i) => {
       const node = cy.getElementById(s);
       node.addClass("onpath");
-      if (data.path.understood.includes(s)) node.addClass("understood");
+      if (traced.understood.includes(s)) node.addClass("understood");
       if (i === 0 || steps[i - 1] === s) return;
       const from = cy.getElementById(steps[i - 1]);
       if (from.empty() || node.empty()) return;
@@ -140,5 +157,5 @@
     checksum();
     player().catch((e) => ivr.toast(`The recording cannot be loaded: ${e.message}`, "error"));
   }
-  graph();
+  path();
 })();

@@ -14,7 +14,6 @@ import os
 import re
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pjsua2 as pj
@@ -23,7 +22,7 @@ from ivr.core.config import SipConfig, TrunkConfig, WorkersConfig
 from ivr.core.errors import TelephonyError
 from telephony import wire
 from telephony.endpoint import EndpointSpec, account_config, init_endpoint, sip_headers
-from telephony.media import CapturePort
+from telephony.media import CapturePort, spool_dir
 from telephony.pjthread import PjThread
 from telephony.worker_leg import WorkerLeg
 
@@ -74,7 +73,7 @@ class MediaWorker:
         self.legs: dict[str, WorkerLeg] = {}
         # leg id -> (caller audio port, tap port): the pump reads only ports, never legs.
         self._capturing: dict[str, tuple[CapturePort, CapturePort | None]] = {}
-        self.spool = _private_dir(f"ivr-{name}-")
+        self.spool = spool_dir(f"ivr-{name}-")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._accounts: list[_Account] = []
@@ -349,13 +348,6 @@ class MediaWorker:
             f.unlink(missing_ok=True)
         self.spool.rmdir()
         log.info("worker %s stopped", self.name)
-
-
-def _private_dir(prefix: str) -> Path:
-    """A new directory only this user can read (tempfile.mkdtemp without importing tempfile and random)."""
-    path = Path(os.environ.get("TMPDIR") or "/tmp") / f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
-    path.mkdir(mode=0o700)
-    return path
 
 
 def _play(leg: WorkerLeg, msg: dict[str, Any], payload: bytes) -> None:

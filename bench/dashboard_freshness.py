@@ -67,6 +67,7 @@ class Watcher:
         self.samples: list[tuple[float, str, int]] = []  # (lag seconds, kind, calls in progress)
         self.snapshots = 0
         self.peak = 0
+        self.healthz: list[tuple[float, int]] = []  # (round trip seconds, calls in progress)
 
     async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         while not stop.is_set():  # the server renews a stream every [live] stream_minutes: follow it
@@ -98,6 +99,23 @@ class Watcher:
                 self.active.discard(r["call_id"])
             self.peak = max(self.peak, len(self.active))
             self.samples.append((received - r["t"], r["kind"], len(self.active)))
+
+
+async def probe(http: aiohttp.ClientSession, stop: asyncio.Event, out: list[tuple[float, int]], active: Any) -> None:
+    """GET /healthz twice a second: its round trip is how long the control process's event loop makes anything
+    wait, the same loop that publishes records and writes the stream (a control for the freshness numbers)."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        async with http.get("/healthz") as r:
+            await r.read()
+        out.append((time.perf_counter() - started, len(active())))
+        await asyncio.sleep(0.5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def browser_lag(base: str, stop: Any, ready: Any, out: dict[str, Any]) -> None:
@@ -167,6 +185,7 @@ async def run(args: argparse.Namespace, base: str, uri: str) -> tuple[Watcher, d
     http = await login(base)
     watcher, stop = Watcher(), asyncio.Event()
     streaming = asyncio.create_task(watcher.run(http, stop))
+    probing = asyncio.create_task(probe(http, stop, watcher.healthz, lambda: watcher.active))
     page: dict[str, Any] = {}
     page_stop, page_ready = threading.Event(), threading.Event()
     page_thread = None
@@ -180,7 +199,7 @@ async def run(args: argparse.Namespace, base: str, uri: str) -> tuple[Watcher, d
     stop.set()
     page_stop.set()
     streaming.cancel()
-    await asyncio.gather(streaming, return_exceptions=True)
+    await asyncio.gather(streaming, probing, return_exceptions=True)
     await http.close()
     if page_thread is not None:
         await asyncio.to_thread(page_thread.join, 60)
@@ -239,7 +258,9 @@ def main() -> int:
         env = {**srv.env, "IVR_PASSWORD_STDIN": "1"}
         add = [*IVR, "users", "add", "bench", "--role", "supervisor", "--config", str(root / "config.toml")]
         subprocess.run(add, input=PASSWORD + "\n", text=True, check=True, cwd=root, env=env, capture_output=True)
+        cpu0, t0 = cpu_seconds(srv.proc.pid), time.monotonic()
         watcher, page, failed = asyncio.run(run(args, f"http://127.0.0.1:{srv.web_port}", srv.uri))
+        cpu = (cpu_seconds(srv.proc.pid) - cpu0) / (time.monotonic() - t0)
     finally:
         code = srv.stop()
     full = [lag for lag, _, n in watcher.samples if n >= args.calls]
@@ -257,10 +278,12 @@ def main() -> int:
     if page.get("samples"):
         rows.append(("Chromium page", f"{args.calls} (all)", [x for x, n in page["samples"] if n >= args.calls]))
         rows.append(("Chromium page", "any", [x for x, _ in page["samples"]]))
+    rows.append(("GET /healthz round trip", f"{args.calls} (all)", [x for x, n in watcher.healthz if n >= args.calls]))
     for client, when, lags in rows:
         ms = [1000 * x for x in lags]
         print(f"| {client} | {when} | {len(ms)} | {pct(ms, 50):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f} "
               f"| {max(ms, default=float('nan')):.1f} |")  # fmt: skip
+    print(f"\ncontrol process CPU over the run: {100 * cpu:.0f}% of one core")
     kinds = Counter(kind for _, kind, n in watcher.samples if n >= args.calls)
     print("\nrecords with all calls in progress, by kind:", ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
     if page:

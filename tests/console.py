@@ -93,6 +93,8 @@ async def console_app(
         await store.console.add_user(role, role=role, display_name=role.title(), password_hash=_HASH)
     if demo_flow:
         await store.console.store_version("acme_retail", DEMO_FLOW.read_text(), by="test", origin="test")
+        faq = DEMO_FLOW.with_name("acme_faq.yaml").read_text()
+        await store.console.store_version("acme_faq", faq, by="test", origin="test", kind="knowledge")
     config = replace(WebConfig(), **web_config)
     links = TranscriptLinks(b"console-test-secret-0123456789ab", "http://127.0.0.1", 60)
     context = WebContext(store=store, links=links, config=config, root=tmp_path, flow_dirs=(DEMO_FLOW.parent,),

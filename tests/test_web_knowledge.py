@@ -15,8 +15,7 @@ FAQ = (Path(__file__).resolve().parent.parent / "flows" / "acme_faq.yaml").read_
 
 @pytest.fixture
 async def console(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Console]:
-    async for c in console_app(tmp_path, aiohttp_client):
-        await c.store.console.store_version("acme_faq", FAQ, by="test", origin="test", kind="knowledge")
+    async for c in console_app(tmp_path, aiohttp_client):  # stores acme_faq as live version 1
         yield c
 
 

@@ -182,14 +182,18 @@ async def add_reviews(store: CallStore, share: float) -> None:
 
 def searches(s: Seeded, rng: random.Random) -> list[tuple[str, Callable[[], CallFilter], int]]:
     """(label, a filter factory varied per run, offset)."""
-    day = lambda: rng.choice(s.days)  # noqa: E731
+
+    def one_day() -> CallFilter:
+        day = rng.choice(s.days)
+        return CallFilter(since=day, until=day + timedelta(days=1))
+
     return [
         ("newest 50, no filter", lambda: CallFilter(), 0),
         ("text: rare word (a product)", lambda: CallFilter(text=rng.choice(PRODUCTS)), 0),
         ("text: common word (order)", lambda: CallFilter(text="order"), 0),
         ("text: two words (return + product)", lambda: CallFilter(text=f"return {rng.choice(PRODUCTS)}"), 0),
         ("text: prefix (deliv*)", lambda: CallFilter(text="deliv*"), 0),
-        ("date: one day", lambda: (d := day()) and CallFilter(since=d, until=d + timedelta(days=1)), 0),
+        ("date: one day", one_day, 0),
         ("caller: part of a number", lambda: CallFilter(caller=rng.choice(s.callers)[10:18]), 0),
         ("outcome + queue (abandoned, billing)", lambda: CallFilter(outcome="abandoned", queue="billing"), 0),
         ("agent, last 7 days", lambda: CallFilter(agent=rng.choice(AGENTS), since=NOW - timedelta(days=7)), 0),

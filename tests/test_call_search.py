@@ -200,7 +200,8 @@ async def test_common_words_walk_the_calls_and_find_the_same(store: CallStore, m
 
 async def test_qa_score_filter_and_sort_use_the_mean_of_the_calls_reviews(store: CallStore) -> None:
     card = await store.qa.create_scorecard("c", description="", definition={"sections": []}, active=True, by="t")
-    review: dict[str, Any] = {"revision": 1, "raw_score": None, "failed": False, "passed": None, "answers": [], "comment": ""}
+    review: dict[str, Any] = {"revision": 1, "raw_score": None, "failed": False, "passed": None, "answers": [],
+                              "comment": ""}  # fmt: skip
     for call_id, reviewer, score in [("bot", "qa1", 90.0), ("bot", "qa2", 70.0), ("agent", "qa1", 60.0),
                                      ("vm", "qa1", 95.0)]:  # fmt: skip
         await store.qa.save_review(call_id, card.id, reviewer=reviewer, score=score, **review)

@@ -118,6 +118,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def schedstat(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread (the event loop) ran on a CPU, and waited runnable for one."""
+    ran, waited, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 def browser_lag(base: str, stop: Any, ready: Any, out: dict[str, Any]) -> None:
     """The live floor page in headless Chromium until `stop`; its per-record lag and load count into `out`."""
     from playwright.sync_api import sync_playwright
@@ -258,9 +264,11 @@ def main() -> int:
         env = {**srv.env, "IVR_PASSWORD_STDIN": "1"}
         add = [*IVR, "users", "add", "bench", "--role", "supervisor", "--config", str(root / "config.toml")]
         subprocess.run(add, input=PASSWORD + "\n", text=True, check=True, cwd=root, env=env, capture_output=True)
-        cpu0, t0 = cpu_seconds(srv.proc.pid), time.monotonic()
+        cpu0, sched0, t0 = cpu_seconds(srv.proc.pid), schedstat(srv.proc.pid), time.monotonic()
         watcher, page, failed = asyncio.run(run(args, f"http://127.0.0.1:{srv.web_port}", srv.uri))
-        cpu = (cpu_seconds(srv.proc.pid) - cpu0) / (time.monotonic() - t0)
+        seconds = time.monotonic() - t0
+        cpu = (cpu_seconds(srv.proc.pid) - cpu0) / seconds
+        ran, waited = (b - a for a, b in zip(sched0, schedstat(srv.proc.pid), strict=True))
     finally:
         code = srv.stop()
     full = [lag for lag, _, n in watcher.samples if n >= args.calls]
@@ -283,7 +291,8 @@ def main() -> int:
         ms = [1000 * x for x in lags]
         print(f"| {client} | {when} | {len(ms)} | {pct(ms, 50):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f} "
               f"| {max(ms, default=float('nan')):.1f} |")  # fmt: skip
-    print(f"\ncontrol process CPU over the run: {100 * cpu:.0f}% of one core")
+    print(f"\ncontrol process CPU over the run: {100 * cpu:.0f}% of one core; its event loop thread ran "
+          f"{100 * ran / seconds:.0f}% of the time and waited for a CPU while runnable {100 * waited / seconds:.0f}%")
     kinds = Counter(kind for _, kind, n in watcher.samples if n >= args.calls)
     print("\nrecords with all calls in progress, by kind:", ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
     if page:

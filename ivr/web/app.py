@@ -151,8 +151,7 @@ async def _first_admin_hint(app: web.Application) -> None:
             "    ivr users add admin --role admin\n"
             "(it asks for a password; there is no default password)"
         )
-        log.warning("%s", hint)
-        print(f"ivr: {hint}", flush=True)
+        log.warning("%s", hint)  # on the terminal (stderr) beside the other start-up lines; stdout keeps the ready line
 
 
 class WebError(IvrError):

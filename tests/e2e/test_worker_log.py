@@ -26,6 +26,8 @@ def test_pjsua_banner_is_logged_at_debug_not_printed(tmp_path: Path) -> None:
     assert len(banners) == 2, logged[-3000:]  # one per worker
     assert all(" DEBUG telephony.endpoint: pjsua2: " in line for line in banners), banners
     assert "pjsua2: PJSUA destroyed" in logged  # the shutdown lines too
+    # A fresh database has no console users: the terminal (stderr) says how to create the first admin.
+    assert "ivr users add admin --role admin" in srv.log()
     # Every line on stderr came through the log format: no raw pjlib line sneaks past it.
     raw = [line for line in srv.log().splitlines() if "pjsua" in line.lower() and not _LOG_LINE.match(line)]
     assert raw == [], raw[:5]

@@ -46,7 +46,7 @@ def test_import_contracts() -> None:
 
 
 def test_the_test_recordings_ship_with_the_repository() -> None:
-    # A clone without ../shared must pass the suite: the recordings are tracked, with their licences.
+    # A fresh clone with no data folder beside it must pass the suite: the recordings are tracked, with licences.
     tracked = _run("git", "ls-files", "tests/data").stdout.split()
     assert sum(p.startswith("tests/data/fsdd/") and p.endswith(".wav") for p in tracked) == 400
     assert sum(p.startswith("tests/data/speech/") and p.endswith(".wav") for p in tracked) == 5

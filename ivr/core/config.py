@@ -178,6 +178,9 @@ class QueueConfig:
     service_level_seconds: float = 20.0  # answered within this many seconds counts toward the service level
     service_level_target: float = 0.8  # the live floor alerts when today's service level is below this (0: never)
     wait_alert_seconds: float = 120.0  # ... and when a caller has waited longer than this (0: never)
+    callback_threshold: float = 0.0  # offer a callback once the estimated wait passes this many seconds (0: never)
+    callback_attempts: int = 3  # times a callback dials the caller before it is reported failed
+    callback_interval: float = 120.0  # seconds between a failed callback attempt and the next
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,17 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
+class CallbacksConfig:
+    """Calling back a caller who chose not to wait: how the number is dialled and checked, what they hear."""
+
+    route: str = ""  # 'sip:{number}@host:port' (empty: through [sip.trunk])
+    min_digits: int = 7
+    max_digits: int = 15
+    ring_seconds: float = 30.0
+    announcement: str = "Hello, this is your call back from Acme. Connecting you with an agent now."
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -239,6 +253,7 @@ class Config:
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     log: LogConfig = field(default_factory=LogConfig)
     root: str = "."
     agents: tuple[AgentConfig, ...] = ()

@@ -31,6 +31,7 @@ def load_recognizer(
         sample_rate=config.sample_rate,
         executor=executor,
         workers=config.workers,
+        background_workers=config.background_workers,
         clock=clock,
     )
     if engine in ("auto", "vosk"):

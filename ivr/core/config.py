@@ -103,6 +103,7 @@ class AsrConfig:
     language: str = "en-us"
     sample_rate: int = 16000
     workers: int = 2
+    background_workers: int = 1  # extra threads for bridged calls' speech, so it never holds up a bot turn
     vosk: VoskConfig = field(default_factory=VoskConfig)
 
 
@@ -231,6 +232,15 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True)
+class BridgeSpeechConfig:
+    """Live transcripts of calls bridged to an agent: the caller and the agent, each recognized on their own channel."""
+
+    enabled: bool = True
+    trailing_silence_ms: int = 800  # the pause that ends a segment (longer than a bot turn's: fewer decodes)
+    max_backlog: int = 40  # segments waiting for a recognizer thread; past this the oldest is dropped
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -253,6 +263,7 @@ class Config:
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     log: LogConfig = field(default_factory=LogConfig)
     root: str = "."

@@ -221,4 +221,5 @@ def _build(doc: YamlDocument, text: str, problems: list[Problem]) -> Flow:
         source=doc.source,
         lines={sid: s.line for sid, s in steps.items()},
         knowledge=data.get("knowledge", ""),
+        survey=bool(data.get("survey", False)),
     )

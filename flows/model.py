@@ -369,6 +369,7 @@ class Flow:
     lines: Mapping[str, int] = field(default_factory=dict)
     knowledge: str = ""  # the knowledge base the flow's `answers` steps answer from, by name
     knowledge_base: KnowledgeBase | None = None  # attached by the loader when it was found or given
+    survey: bool = False  # ask the caller to rate the call after an agent hangs up first
 
     def step(self, step_id: str) -> Step:
         """The step with this id (the validator guarantees every target exists)."""

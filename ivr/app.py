@@ -30,7 +30,9 @@ from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
 from ivr.session.services import CallServices
 from ivr.session.speech import CallSpeech
+from ivr.session.survey import AfterCallSurvey
 from ivr.storage import CallStore
+from ivr.storage.csat import CsatStore
 from ivr.web import WebServer, build_app
 from ivr.web.context import WebContext
 from telephony.capacity import plan_workers
@@ -168,6 +170,7 @@ class Records:
     journal: StoreJournal | None = None
     acd: Acd | None = None
     transfer: QueueTransfer | None = None
+    survey: AfterCallSurvey | None = None
     web: WebServer | None = None
     floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
     live: LiveFloor | None = None  # the supervisors' live floor and its event bus
@@ -192,20 +195,24 @@ class Records:
         root = Path(config.root)
         music = {q.name: load_hold_music(q.hold_music, root) for q in self.acd.queues.values() if q.hold_music}
         await asyncio.to_thread(hold_music)  # generated once, before any caller waits for it
-        self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
+        self.survey = AfterCallSurvey(services.voice, config.survey, CsatStore(self.store))
+        self.survey.observers.append(self.floor.survey_done)
+        self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music,
+                                      survey=self.survey)  # fmt: skip
         self.live = LiveFloor(self.acd, config.live, floor=self.floor)  # before start: it sees the agents log in
         self.acd.start()
         await self.live.start(self.store)
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
                              voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,),
-                             recordings=config.recordings, live=self.live)  # fmt: skip
+                             recordings=config.recordings, live=self.live, survey=config.survey)  # fmt: skip
         self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
         services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor, self.live))
 
     def prompts(self) -> list[str]:
         """Texts callers may hear while queued, to synthesize before the first call."""
-        return (self.transfer.prompts() if self.transfer else []) + common_announcements()
+        survey = self.survey.prompts() if self.survey else []
+        return (self.transfer.prompts() if self.transfer else []) + common_announcements() + survey
 
     async def close(self) -> None:
         """Stop the web app and timers, then commit every held write (or leave it in the spool)."""
@@ -214,6 +221,8 @@ class Records:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.acd is not None:
             await self.acd.stop()
+        if self.survey is not None:
+            await self.survey.aclose()  # scores of surveys cut by the shutdown are stored before the store closes
         if self.live is not None:
             await self.live.stop()  # ends the browsers' event streams, so the web app stops at once
         if self.web is not None:

@@ -179,6 +179,7 @@ class QueueConfig:
     service_level_seconds: float = 20.0  # answered within this many seconds counts toward the service level
     service_level_target: float = 0.8  # the live floor alerts when today's service level is below this (0: never)
     wait_alert_seconds: float = 120.0  # ... and when a caller has waited longer than this (0: never)
+    survey: bool = False  # after the agent hangs up, the caller is asked to rate the call 1-5 ([survey])
     callback_threshold: float = 0.0  # offer a callback once the estimated wait passes this many seconds (0: never)
     callback_attempts: int = 3  # times a callback dials the caller before it is reported failed
     callback_interval: float = 120.0  # seconds between a failed callback attempt and the next
@@ -232,6 +233,14 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True)
+class SurveyConfig:
+    """The after-call survey (CSAT) a queue or flow asks for: when a low score opens a follow-up task."""
+
+    followup_at_or_below: int = 2  # a score this low or lower opens a follow-up task for supervisors (0: never)
+    answer_seconds: float = 6.0  # how long the caller has to answer after the question has played
+
+
+@dataclass(frozen=True)
 class BridgeSpeechConfig:
     """Live transcripts of calls bridged to an agent: the caller and the agent, each recognized on their own channel."""
 
@@ -264,6 +273,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     log: LogConfig = field(default_factory=LogConfig)
     root: str = "."

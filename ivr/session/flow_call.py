@@ -75,6 +75,7 @@ class FlowCall:
         self._pause_after: set[str] | None = None  # prompts queued before it, which the recording keeps
         self._typeahead = Typeahead()
         self._step = ""  # the flow step last journaled as entered
+        self._diverted: asyncio.Queue[Event] | None = None  # another dialog (the survey) takes the input
 
     @property
     def call_id(self) -> str:
@@ -119,6 +120,9 @@ class FlowCall:
     async def _dispatch(self, event: Event) -> None:
         if self.services.journal is not None:
             self.services.journal.event(self, event)
+        if self._diverted is not None and not isinstance(event, Hangup):
+            self._diverted.put_nowait(event)
+            return
         if isinstance(event, Hangup):
             await self._feed(event)
             self._finished.set()
@@ -324,6 +328,16 @@ class FlowCall:
         finally:
             self._voicemail_keys = None
         return result
+
+    def divert(self, listen: Listen | None) -> asyncio.Queue[Event]:
+        """Hand the caller's keys, speech and playback ends to another dialog (the survey); None gives them back."""
+        self._diverted = asyncio.Queue() if listen is not None else None
+        self.listen = listen  # the speech input opens recognizer turns with the dialog's phrases
+        return self._diverted or asyncio.Queue()
+
+    def note(self, event: Event) -> None:
+        """Journal an event of this call that the flow did not act out (a survey's prompt or step)."""
+        self._journal(event)
 
     def _journal(self, event: Event) -> None:
         if self.services.journal is not None:

@@ -6,6 +6,7 @@ One `_QueuedCall` per transfer carries out the ACD's decisions for its caller:
   busy, unreachable or rang out is reported as no answer and the next agent is tried;
 - Connected: music stops and the two legs talk until either hangs up; the other is then ended
   and the agent goes to wrap-up;
+- the agent hung up first and the queue or flow asks for it: the after-call survey (ivr.session.survey);
 - Overflow: voicemail (with the flow call's DTMF keys) or a SIP URI; another queue just waits on;
 - the caller hanging up cancels the transfer task (FlowCall does), which counts as abandoned.
 """
@@ -28,6 +29,7 @@ from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_e
 from ivr.session.journal import StoreJournal
 from ivr.session.links import TranscriptLinks
 from ivr.session.services import Voice
+from ivr.session.survey import AfterCallSurvey
 
 log = logging.getLogger("ivr.acd")
 
@@ -57,8 +59,10 @@ class QueueTransfer:
         links: TranscriptLinks | None = None,
         journal: StoreJournal | None = None,
         music: Mapping[str, bytes] | None = None,
+        survey: AfterCallSurvey | None = None,
     ) -> None:
         self.acd = acd
+        self.survey = survey  # asked when the queue or the flow wants it and the agent hung up first
         self.voice = voice
         self.links = links
         self.journal = journal
@@ -71,11 +75,19 @@ class QueueTransfer:
     async def transfer(self, call: FlowCall, request: TransferRequested) -> None:
         """Carry out the flow's transfer: to a queue, or straight to a SIP URI."""
         if request.queue:
-            await _QueuedCall(self, call, request).run()
+            stay = _QueuedCall(self, call, request)
+            await stay.run()
+            if stay.agent_left and self.survey is not None and self.wants_survey(call, stay.queue):
+                await self.survey.run(call, queue=stay.queue, agent_id=stay.agent_id)
         elif request.target:
             await self.bridge_direct(call, request.target, self.headers(call, request))
         else:
             raise IvrError(f"call {call.call_id}: the transfer names neither a queue nor a target; fix the flow step")
+
+    def wants_survey(self, call: FlowCall, queue: str) -> bool:
+        """True if the queue's settings or the call's flow ask for the after-call survey."""
+        settings = self.acd.queues.get(queue)
+        return bool(getattr(call.runner.flow, "survey", False) or (settings is not None and settings.survey))
 
     def headers(self, call: FlowCall, request: TransferRequested) -> dict[str, str]:
         """The INVITE headers that tell the agent who is calling and why, with the transcript link."""
@@ -136,6 +148,9 @@ class _QueuedCall:
         self.answered: dict[str, CallLeg] = {}  # agent id -> answered leg awaiting Connected
         self.announcing: asyncio.Task[None] | None = None
         self.connected = False
+        self.queue = request.queue  # the queue the caller is in now (an overflow can move them)
+        self.agent_id = ""  # the agent the caller talked to
+        self.agent_left = False  # that agent hung up first and the caller is still on the line
 
     async def run(self) -> None:
         call_id, queue = self.call.call_id, self.request.queue
@@ -166,6 +181,7 @@ class _QueuedCall:
                 elif isinstance(decision, Overflow):
                     if decision.target_queue is not None:
                         self.desk.outcome(call_id, "", queue=decision.target_queue)
+                        self.queue = decision.target_queue
                         continue
                     await self._overflow(decision)
                     return
@@ -228,8 +244,10 @@ class _QueuedCall:
         await self.hold.close()
         self.desk.outcome(self.call.call_id, "transferred", agent_id=d.agent_id)
         log.info("call %s connected to agent %s after %.1f s", self.call.call_id, d.agent_id, d.wait)
+        self.agent_id = d.agent_id
         await _talk(agent_leg)
         self.desk.outcome(self.call.call_id, "", hangup_by="agent")  # reached only when the agent hung up
+        self.agent_left = not self.leg_ended()
 
     async def _overflow(self, d: Overflow) -> None:
         await self.hold.close()

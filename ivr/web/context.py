@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from ivr.core.config import RecordingsConfig, WebConfig
+from ivr.core.config import RecordingsConfig, SurveyConfig, WebConfig
 from ivr.session.links import TranscriptLinks
 from ivr.storage import CallStore
 
@@ -37,6 +37,7 @@ class WebContext:
     flow_dirs: tuple[Path, ...] = ()  # where flow files and their *.tests.yaml live
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)  # QA playback: folder, key, retention
     live: LiveFloor | None = None  # the live floor and its event bus (None in tests of the console alone)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)  # the CSAT report's and tasks' follow-up level
 
 
 CONTEXT = web.AppKey("context", WebContext)

@@ -80,6 +80,16 @@ def _families(s: FloorSnapshot) -> Iterator[Metric]:
         yield _gauge("ivr_db_write_backlog", "Database writes not yet committed.", s.db_write_backlog)
     if s.db_available is not None:
         yield _gauge("ivr_db_available", "1 while the database takes writes, 0 while they are held.", s.db_available)
+    yield CounterMetricFamily("ivr_surveys_offered", "After-call surveys (CSAT) offered to callers.",
+                              value=s.surveys_offered)  # fmt: skip
+    yield CounterMetricFamily("ivr_surveys_answered", "After-call surveys the caller scored 1 to 5.",
+                              value=s.surveys_answered)  # fmt: skip
+    cumulative = [(str(score), sum(n for k, n in s.survey_scores.items() if k <= score)) for score in range(1, 6)]
+    yield HistogramMetricFamily(
+        "ivr_survey_score", "After-call survey scores (1 to 5).",
+        buckets=[*cumulative, ("+Inf", s.surveys_answered)],
+        sum_value=sum(k * n for k, n in s.survey_scores.items()),
+    )  # fmt: skip
 
 
 def metrics_registry(floor: Callable[[], FloorStats | None]) -> CollectorRegistry:

@@ -18,6 +18,7 @@ from flows.model import TransferStep
 from ivr.core.config import Config
 from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
+from ivr.session.callbacks import CallbackDesk, trunk_domain
 from ivr.session.floor import FloorStats, JournalTee
 from ivr.session.flow_call import FlowCall
 from ivr.session.flow_registry import FlowRegistry
@@ -32,6 +33,7 @@ from ivr.session.services import CallServices
 from ivr.session.speech import CallSpeech
 from ivr.session.survey import AfterCallSurvey
 from ivr.storage import CallStore
+from ivr.storage.callbacks import CallbackStore
 from ivr.storage.csat import CsatStore
 from ivr.web import WebServer, build_app
 from ivr.web.context import WebContext
@@ -96,6 +98,9 @@ async def serve(config: Config, config_args: list[str]) -> int:
         await supervisor.start()
         # Workers start in parallel; on 2 cores 100 of them need ~15 s, so allow time per worker.
         await board.wait_workers(workers, timeout=30 + 0.5 * workers)
+        if records.callbacks is not None:
+            records.callbacks.dialer = board
+            await records.callbacks.restore()  # pending callbacks of the last run keep their place
         if kamailio_bin is not None:
             ports = [config.workers.base_port + i for i in range(workers)]
             kamailio = KamailioProcess(kamailio_bin, config.sip, config.kamailio, ports, config.path("var/run"))
@@ -174,6 +179,7 @@ class Records:
     web: WebServer | None = None
     floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
     live: LiveFloor | None = None  # the supervisors' live floor and its event bus
+    callbacks: CallbackDesk | None = None  # callers who hung up to be called back
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open_store(self, config: Config, services: CallServices) -> CallStore:
@@ -200,6 +206,10 @@ class Records:
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music,
                                       survey=self.survey)  # fmt: skip
         self.live = LiveFloor(self.acd, config.live, floor=self.floor)  # before start: it sees the agents log in
+        self.callbacks = CallbackDesk(self.acd, services.voice, config.callbacks, store=CallbackStore(self.store),
+                                      events=self.store, trunk_domain=trunk_domain(config.sip.trunk),
+                                      watcher=self.live, journal=self.journal, links=links)  # fmt: skip
+        self.transfer.callbacks = self.callbacks
         self.acd.start()
         await self.live.start(self.store)
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
@@ -219,6 +229,8 @@ class Records:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         if self.acd is not None:
             await self.acd.stop()
         if self.survey is not None:

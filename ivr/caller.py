@@ -101,6 +101,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--answer-code", type=int, default=200, help="with --listen: 200, or e.g. 486 to refuse")
     p.add_argument("--answer-after", type=float, default=0.0, help="with --listen: ring this long first")
     p.add_argument("--tts-voice", default="en-us", help="espeak-ng voice for `say` steps")
+    p.add_argument("--user", default="caller", help="user part of the From URI: the caller ID (default caller)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -110,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
     steps = [Step.parse(s) for s in args.step]
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
-    phone = Softphone(args.bind, args.port, args.rate, tuple(args.codec))
+    phone = Softphone(args.bind, args.port, args.rate, tuple(args.codec), user=args.user)
     phone.start()
     t0 = time.monotonic()
     timeline: list[dict[str, Any]] = []

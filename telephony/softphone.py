@@ -127,8 +127,11 @@ class _Account(pj.Account):
 class Softphone:
     """One pjsua2 endpoint that makes or takes a single call at a time."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, rate: int = 16000, codecs: tuple[str, ...] = ()) -> None:
-        self.host, self.port, self.rate = host, port, rate
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, rate: int = 16000, codecs: tuple[str, ...] = (),
+        user: str = "caller",
+    ) -> None:  # fmt: skip
+        self.host, self.port, self.rate, self.user = host, port, rate, user
         self.codecs = codecs or ("PCMU", "PCMA", "G722")
         self.frames: collections.deque[tuple[float, bytes]] = collections.deque()
         self.state = CallState()
@@ -152,7 +155,7 @@ class Softphone:
             if self.port == 0:
                 self.port = int(ep.transportGetInfo(ep.transportEnum()[0]).localName.rsplit(":", 1)[1])
             self._acc = _Account(self)
-            self._acc.create(account_config(self.host, self.port, 0, 0, user="caller"))
+            self._acc.create(account_config(self.host, self.port, 0, 0, user=self.user))
             self._rx = _RxPort(self.rate, self.frames)
 
         self._pj.start(init).result(10)

@@ -320,6 +320,11 @@ class FlowCall:
     async def _voicemail(self, request: RecordVoicemail) -> None:
         self.inbox.put(await self.voicemail(request))
 
+    def collect_keys(self, on: bool = True) -> asyncio.Queue[str]:
+        """While on, the caller's keys go to the returned queue, not to the flow (a queued caller's callback offer)."""
+        self._voicemail_keys = asyncio.Queue() if on else None
+        return self._voicemail_keys or asyncio.Queue()
+
     async def voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
         """Record a message now (a flow step, or a queue overflowing to voicemail); keys reach it."""
         self._voicemail_keys = asyncio.Queue()

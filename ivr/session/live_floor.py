@@ -86,6 +86,7 @@ class LiveFloor:
         self._sorted_latency: list[float] = []
         self._book = AlertBook(self.config.alert_hold_seconds)
         self._workers_were_up = False
+        self._failed_callbacks: dict[str, str] = {}  # callback id -> what failed, until a supervisor closes it
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = wall()
         if acd is not None:
@@ -160,6 +161,18 @@ class LiveFloor:
             fields |= {"target": d.target, "reason": d.reason, "wait": round(d.wait, 3)}
         self._publish(d.kind, entry.call_id, **fields)
 
+    def callback_failed(self, row: Any) -> None:
+        """CallbackWatcher: a callback failed for good; it is an alert until a supervisor closes it."""
+        self._failed_callbacks[row.id] = (f"callback to {row.number} (queue {row.queue}) failed after {row.attempts} "
+                                          f"attempt(s): {row.last_result}")  # fmt: skip
+        self._publish("callback_failed", row.call_id, callback_id=row.id, queue=row.queue, number=row.number,
+                      attempts=row.attempts, result=row.last_result)  # fmt: skip
+
+    def callback_closed(self, callback_id: str) -> None:
+        """CallbackWatcher: a supervisor closed a failed callback."""
+        self._failed_callbacks.pop(callback_id, None)
+        self._publish("callback_closed", "", callback_id=callback_id)
+
     def reply_latency(self, call_id: str, seconds: float) -> None:
         """FloorStats measured a reply: seconds from the end of the caller's speech to the reply's first audio."""
         self._publish("reply_latency", call_id, seconds=round(seconds, 4))
@@ -203,6 +216,7 @@ class LiveFloor:
             latency_p95=latency.p95, latency_turns=latency.count,
             latency_window_minutes=self.config.latency_window_minutes,
             workers_up=up, workers_expected=expected, workers_were_up=self._workers_were_up,
+            failed_callbacks=tuple(self._failed_callbacks.items()),
         )
         raised, cleared = self._book.update(missed_targets(facts, self.config), now)
         for alert, active in [(a, True) for a in raised] + [(a, False) for a in cleared]:

@@ -24,6 +24,7 @@ from ivr.core.events import RecordVoicemail, TransferRequested
 from ivr.core.interfaces import CallLeg
 from ivr.queues import Announce, CancelOffer, Connected, Offer, Overflow, QueueError
 from ivr.session.acd import Acd
+from ivr.session.callbacks import CallbackChosen, CallbackDesk
 from ivr.session.flow_call import FlowCall
 from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_end
 from ivr.session.journal import StoreJournal
@@ -67,6 +68,7 @@ class QueueTransfer:
         self.links = links
         self.journal = journal
         self.music = dict(music or {})
+        self.callbacks: CallbackDesk | None = None  # offers waiting callers a callback ([[queues]] callback_threshold)
 
     def prompts(self) -> list[str]:
         """Fixed texts callers may hear here, to synthesize at start-up."""
@@ -148,6 +150,8 @@ class _QueuedCall:
         self.answered: dict[str, CallLeg] = {}  # agent id -> answered leg awaiting Connected
         self.announcing: asyncio.Task[None] | None = None
         self.connected = False
+        self.offer: asyncio.Task[None] | None = None  # the callback offer, made at most once
+        self.called_back = False  # the caller hung up to be called back: their entry stays queued
         self.queue = request.queue  # the queue the caller is in now (an overflow can move them)
         self.agent_id = ""  # the agent the caller talked to
         self.agent_left = False  # that agent hung up first and the caller is still on the line
@@ -168,6 +172,15 @@ class _QueuedCall:
         try:
             while True:
                 decision = await inbox.get()
+                if isinstance(decision, CallbackChosen) and self.desk.callbacks is not None:
+                    headers = self.desk.headers(self.call, self.request)
+                    self.called_back = await self.desk.callbacks.take(self.call, decision.number, headers, self.dialing)
+                    if self.called_back:
+                        return
+                    self.hold.start()
+                    continue
+                if self.offer is None and self.desk.callbacks is not None and not self.connected:
+                    self.offer = self.desk.callbacks.consider(self.call, self.hold, inbox)
                 if isinstance(decision, Announce):
                     self._announce(decision)
                 elif isinstance(decision, Offer):
@@ -191,6 +204,8 @@ class _QueuedCall:
     def _announce(self, d: Announce) -> None:
         if self.announcing is not None and not self.announcing.done():
             return  # still saying the last one
+        if self.offer is not None and not self.offer.done():
+            return  # the caller is hearing the callback offer
 
         async def speak() -> None:
             text = announcement(d.position, d.ewt)
@@ -239,6 +254,8 @@ class _QueuedCall:
     async def _talk(self, d: Connected) -> None:
         agent_leg = self.answered.pop(d.agent_id)
         self.connected = True
+        if self.offer is not None:
+            self.offer.cancel()
         if self.announcing is not None:
             self.announcing.cancel()
         await self.hold.close()
@@ -250,6 +267,8 @@ class _QueuedCall:
         self.agent_left = not self.leg_ended()
 
     async def _overflow(self, d: Overflow) -> None:
+        if self.offer is not None:
+            self.offer.cancel()
         await self.hold.close()
         if d.target.startswith("voicemail"):
             box = d.target.partition(":")[2] or d.entry.queue
@@ -268,10 +287,12 @@ class _QueuedCall:
         call_id = self.call.call_id
         if self.announcing is not None:
             self.announcing.cancel()
+        if self.offer is not None:
+            self.offer.cancel()
         for task in list(self.dialing.values()):
             task.cancel()
         await asyncio.gather(*self.dialing.values(), return_exceptions=True)
-        if self.acd.waiting(call_id):
+        if self.acd.waiting(call_id) and not self.called_back:
             self.acd.abandon(call_id)
             hangup = getattr(self.leg, "hangup_event", None)
             if hangup is not None and hangup.by == "caller":  # not a shutdown or a dead worker
@@ -280,7 +301,8 @@ class _QueuedCall:
             self.acd.call_ended(call_id)
         for leg in self.answered.values():
             await _hang_up(leg)
-        self.acd.leave(call_id)
+        if not self.called_back:  # a callback's decisions go to its own inbox now
+            self.acd.leave(call_id)
         if not self.leg_ended():
             await self.hold.close()
 

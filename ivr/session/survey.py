@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 from flows.numbers import digits_in
 from ivr.core.config import SurveyConfig
 from ivr.core.errors import ConfigError, IvrError
-from ivr.core.events import DtmfDigit, Event, Listen, PlaybackDone, Say, SpeechStarted, StepEntered, Transcript
+from ivr.core.events import (
+    DtmfDigit,
+    Event,
+    IntentDetected,
+    Listen,
+    PlaybackDone,
+    Say,
+    SpeechStarted,
+    StepEntered,
+    Transcript,
+)
 from ivr.session.hold import RATE
 from ivr.session.services import Voice
 from ivr.storage.csat import SCORES, CsatStore, SurveyResult, TaskRow
@@ -129,6 +139,11 @@ class AfterCallSurvey:
                     deadline = max(deadline, time.monotonic() + _SPEECH_GRACE_SECONDS)
             elif (answer := read_answer(event)) is not None:
                 await self._barge_in(call, playing)
+                # the caller's turn in the call's transcript (the journal stores a turn with its intent)
+                confidence = event.confidence if isinstance(event, Transcript) else 1.0
+                intent = f"survey_score_{answer.score}" if answer.score is not None else ""
+                call.note(IntentDetected(call.call_id, step="survey", text=answer.heard, intent=intent,
+                                         confidence=confidence, source=answer.method))  # fmt: skip
                 return answer
 
     async def _barge_in(self, call: FlowCall, playing: str | None) -> None:

@@ -34,7 +34,8 @@ log = logging.getLogger("ivr.storage")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-CALL_STATUSES = ("ringing", "active", "completed", "abandoned", "transferred", "voicemail", "failed", "interrupted")
+CALL_STATUSES = ("ringing", "active", "completed", "abandoned", "transferred", "voicemail", "failed", "interrupted",
+                 "callback")  # fmt: skip
 
 
 class CallStore:

@@ -25,6 +25,7 @@ from ivr.session.flow_registry import FlowRegistry
 from ivr.session.hold import common_announcements, hold_music, load_hold_music
 from ivr.session.journal import StoreJournal
 from ivr.session.links import SECRET_FILE, TranscriptLinks
+from ivr.session.desk import AgentDesk
 from ivr.session.live_floor import LiveFloor
 from ivr.session.lookups import database_sources
 from ivr.session.queueing import QueueTransfer
@@ -179,6 +180,7 @@ class Records:
     web: WebServer | None = None
     floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
     live: LiveFloor | None = None  # the supervisors' live floor and its event bus
+    desk: AgentDesk | None = None  # the agents' desktops
     callbacks: CallbackDesk | None = None  # callers who hung up to be called back
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -197,7 +199,8 @@ class Records:
         links = TranscriptLinks.from_config(config.web, config.path(SECRET_FILE))
         self.journal = StoreJournal(self.store, config.recordings, root=config.root, executor=self.executor)
         used = [s.queue for s in runner.flow.steps.values() if isinstance(s, TransferStep)]
-        self.acd = Acd(queues_with_defaults(config.queues, used), config.agents, self.store)
+        stored, agents = await self.store.desk.roster()  # managed in the console, seeded from config.toml
+        self.acd = Acd(queues_with_defaults(stored, used), [a.config for a in agents], self.store)
         root = Path(config.root)
         music = {q.name: load_hold_music(q.hold_music, root) for q in self.acd.queues.values() if q.hold_music}
         await asyncio.to_thread(hold_music)  # generated once, before any caller waits for it
@@ -210,11 +213,15 @@ class Records:
                                       events=self.store, trunk_domain=trunk_domain(config.sip.trunk),
                                       watcher=self.live, journal=self.journal, links=links)  # fmt: skip
         self.transfer.callbacks = self.callbacks
+        self.desk = AgentDesk(self.acd, self.live, config.desk, store=self.store)
+        self.transfer.pops = self.desk
         self.acd.start()
+        self.desk.start()
         await self.live.start(self.store)
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
                              voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,),
-                             recordings=config.recordings, live=self.live, survey=config.survey)  # fmt: skip
+                             recordings=config.recordings, live=self.live, survey=config.survey,
+                             desk=self.desk)  # fmt: skip
         self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
         services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor, self.live))
@@ -235,6 +242,8 @@ class Records:
             await self.acd.stop()
         if self.survey is not None:
             await self.survey.aclose()  # scores of surveys cut by the shutdown are stored before the store closes
+        if self.desk is not None:
+            await self.desk.stop()
         if self.live is not None:
             await self.live.stop()  # ends the browsers' event streams, so the web app stops at once
         if self.web is not None:

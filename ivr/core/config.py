@@ -250,6 +250,15 @@ class BridgeSpeechConfig:
 
 
 @dataclass(frozen=True)
+class DeskConfig:
+    """The agent desktop: the not-ready reasons and call dispositions agents pick from, and the screen pop's lead."""
+
+    not_ready_reasons: tuple[str, ...] = ("Break", "Lunch", "Meeting", "Training", "Coaching")
+    dispositions: tuple[str, ...] = ("Resolved", "Follow-up needed", "Escalated", "Order changed", "Wrong number")
+    pop_lead_seconds: float = 0.3  # the agent's phone is dialled once the open desk has the pop, or this much later
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -272,6 +281,7 @@ class Config:
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    desk: DeskConfig = field(default_factory=DeskConfig)
     bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)

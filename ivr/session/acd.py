@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from ivr.core.config import AgentConfig, QueueConfig
-from ivr.queues import AgentStateChanged, Decision, Offer, Overflow
+from ivr.queues import AgentState, AgentStateChanged, Decision, Offer, Overflow
+from ivr.queues.roster import AgentStatus, agent_status, apply_roster
 from ivr.queues.callback import CallbackDistributor
 from ivr.queues.model import QueueEntry
 
@@ -102,6 +103,35 @@ class Acd:
     def logout(self, agent_id: str) -> None:
         """Log an agent out (after the call they are on; a ringing offer goes to the next agent)."""
         self._route(self.distributor.logout(agent_id))
+
+    def login(self, agent_id: str, *, ready: bool = True) -> None:
+        """Log an agent in, available at once unless `ready` is False (QueueError for an unknown agent)."""
+        self._route(self.distributor.login(agent_id, ready=ready))
+
+    def set_ready(self, agent_id: str) -> None:
+        """The agent is available (ends not-ready, or wrap-up early; logs a logged-out agent in)."""
+        if self.distributor.agent_state(agent_id) is AgentState.OFFLINE:
+            self._route(self.distributor.login(agent_id, ready=True))
+        else:
+            self._route(self.distributor.set_ready(agent_id))
+
+    def set_not_ready(self, agent_id: str, reason: str) -> None:
+        """The agent pauses for `reason` (after the call they are on; logs a logged-out agent in, not ready)."""
+        if self.distributor.agent_state(agent_id) is AgentState.OFFLINE:
+            self._route(self.distributor.login(agent_id, ready=False))
+        self._route(self.distributor.set_not_ready(agent_id, reason))
+
+    def status(self, agent_id: str) -> AgentStatus:
+        """What the agent is doing now (QueueError for an unknown agent)."""
+        return agent_status(self.distributor, agent_id)
+
+    def reconfigure(self, queues: Sequence[QueueConfig], agents: Sequence[AgentConfig]) -> None:
+        """Serve these queues with these agents from now on; queues no longer listed keep default settings."""
+        queues = queues_with_defaults(queues, self.queues)
+        self._route(apply_roster(self.distributor, queues, agents))
+        self.queues = {q.name: q for q in queues}
+        self.agents = {a.id: a for a in agents}
+        log.info("acd: roster changed: %d queue(s), %d agent(s)", len(self.queues), len(self.agents))
 
     def enqueue(
         self, call_id: str, queue: str, *, priority: int = 0, skills: Iterable[str] = (), caller: str = ""

@@ -107,6 +107,7 @@ class FloorView:
 class _Live:
     call: LiveCall
     turns: deque[Turn]
+    path: list[str] = field(default_factory=list)  # the flow steps the call went through, in order
 
 
 @dataclass
@@ -131,6 +132,7 @@ class LiveCalls:
             del self.calls[cid]
         elif kind == "step_entered":
             c.step, c.since = r.get("step", ""), t
+            live.path.append(c.step)
         elif kind in ("say", "play"):
             self._turn(live, Turn(t, "ivr", r.get("text", "")))
         elif kind == "intent_detected":
@@ -152,6 +154,11 @@ class LiveCalls:
         live.call.turns += 1
         who = "Caller" if turn.speaker == "caller" else "IVR"
         live.call.last = f"{who}: {turn.text}"
+
+    def path(self, call_id: str) -> list[str]:
+        """The flow steps a live call went through so far ([] once it ended)."""
+        live = self.calls.get(call_id)
+        return [] if live is None else list(live.path)
 
     def transcript(self, call_id: str) -> tuple[LiveCall, list[Turn]] | None:
         """A live call and its turns so far (None once it ended)."""

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ivr.core.errors import CallEndedError, IvrError, TelephonyError
 from ivr.core.events import RecordVoicemail, TransferRequested
@@ -31,6 +32,9 @@ from ivr.session.journal import StoreJournal
 from ivr.session.links import TranscriptLinks
 from ivr.session.services import Voice
 from ivr.session.survey import AfterCallSurvey
+
+if TYPE_CHECKING:
+    from ivr.session.desk import AgentDesk
 
 log = logging.getLogger("ivr.acd")
 
@@ -68,6 +72,7 @@ class QueueTransfer:
         self.links = links
         self.journal = journal
         self.music = dict(music or {})
+        self.pops: AgentDesk | None = None  # the agents' desks: the screen pop goes there before the phone rings
         self.callbacks: CallbackDesk | None = None  # offers waiting callers a callback ([[queues]] callback_threshold)
 
     def prompts(self) -> list[str]:
@@ -223,6 +228,11 @@ class _QueuedCall:
         agent, call_id = offer.agent, self.call.call_id
         started = time.monotonic()
         headers = self.desk.headers(self.call, self.request)
+        if self.desk.pops is not None:
+            try:
+                await self.desk.pops.pop(self.call, self.request, offer, headers)
+            except Exception:  # the desk is a convenience: the agent's phone rings regardless
+                log.exception("call %s: the screen pop for agent %s failed", call_id, agent.id)
         try:
             leg = await self.leg.bridge(agent.sip_uri, headers, timeout=offer.timeout + _RING_BACKSTOP_SECONDS)
         except TelephonyError as exc:

@@ -430,3 +430,29 @@ class Callback(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     closed_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class AcdQueue(Base):
+    """An ACD queue managed in the console (seeded from `[[queues]]`); `settings` is the QueueConfig as JSON."""
+
+    __tablename__ = "acd_queues"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CallDisposition(Base):
+    """What the agent wrote after a call: a disposition from the configured list, and notes."""
+
+    __tablename__ = "call_dispositions"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(128), default="", index=True)
+    disposition: Mapped[str] = mapped_column(String(128), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -22,6 +22,7 @@ from ivr.core.config import AgentConfig, StorageConfig
 from ivr.storage import calls, catalog, orders, reports, search
 from ivr.storage.console import ConsoleStore
 from ivr.storage.database import create_db_engine, normalize_url
+from ivr.storage.desk import DeskStore
 from ivr.storage.errors import StorageError
 from ivr.storage.migrate import migrate
 from ivr.storage.ops import CALL_UPDATE_FIELDS, WriteOp
@@ -352,6 +353,11 @@ class CallStore:
     def qa(self) -> QaStore:
         """The QA console's tables: call search, a call's page, scores, corrections, retention and erasure."""
         return QaStore(self)
+
+    @property
+    def desk(self) -> DeskStore:
+        """The agent desk's tables: agents and queues managed in the console, call dispositions."""
+        return DeskStore(self)
 
     async def publish_flow(self, name: str, source: str, *, format: str = "yaml", published_by: str = "") -> int:
         """Store a validated flow as its next version; returns the version number."""

@@ -63,9 +63,10 @@ def build_app(ctx: WebContext) -> web.Application:
 def _areas() -> list[Api]:
     """The console's areas beyond accounts (each module owns its routes and pages)."""
     from ivr.web import flows, knowledge, live, qa_call, qa_corrections, qa_privacy, qa_scores, qa_search, reports
+    from ivr.web import agent_desk, agents_admin  # the agent desktop; agents and queues
 
     return [flows.api, knowledge.api, qa_search.api, qa_call.api, qa_privacy.api, qa_scores.api, qa_corrections.api,
-            reports.api, live.api]  # fmt: skip
+            reports.api, live.api, agent_desk.api, agents_admin.api]  # fmt: skip
 
 
 def _when(value: str | None) -> str:
@@ -82,7 +83,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     user = await current_user(request)
     if user is None:
         return login_redirect(request)
-    target = {"admin": "/flows", "supervisor": "/flows", "qa": "/calls", "agent": "/calls"}.get(user.role, "/account")
+    target = {"admin": "/flows", "supervisor": "/flows", "qa": "/calls", "agent": "/desk"}.get(user.role, "/account")
     raise web.HTTPFound(target)
 
 

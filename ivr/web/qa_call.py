@@ -102,6 +102,16 @@ class FlowPath(BaseModel):
     note: str
 
 
+class DispositionOut(BaseModel):
+    """The agent's disposition of the call and notes."""
+
+    disposition: str
+    notes: str
+    agent_id: str
+    by: str
+    updated_at: datetime
+
+
 class CallPage(BaseModel):
     """Everything about one call for its page."""
 
@@ -128,6 +138,7 @@ class CallPage(BaseModel):
     wrap_up_seconds: float | None  # the agent's after-call work (None: no agent, or no wrap-up recorded)
     can_download: bool
     transcript_url: str | None
+    disposition: DispositionOut | None = None  # what the agent wrote after the call (the agent desk)
 
 
 class Verified(BaseModel):
@@ -244,6 +255,7 @@ async def call_page(call: ApiCall) -> CallPage:
         can_download=can_download,
         wrap_up_seconds=r.wrap_up.seconds if r.wrap_up is not None else None,
         transcript_url=f"/api/calls/{r.call_id}/transcript.txt" if can_download else None,
+        disposition=DispositionOut(**vars(d)) if (d := await call.ctx.store.desk.disposition(r.call_id)) else None,
     )  # fmt: skip
 
 

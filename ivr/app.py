@@ -18,6 +18,7 @@ from flows.model import TransferStep
 from ivr.core.config import Config
 from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
+from ivr.session.bridge_speech import BridgeSpeech
 from ivr.session.callbacks import CallbackDesk, trunk_domain
 from ivr.session.floor import FloorStats, JournalTee
 from ivr.session.flow_call import FlowCall
@@ -208,6 +209,9 @@ class Records:
         self.survey.observers.append(self.floor.survey_done)
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music,
                                       survey=self.survey)  # fmt: skip
+        if config.bridge_speech.enabled and isinstance(services.speech, CallSpeech):
+            self.transfer.speech = BridgeSpeech.on_background(services.speech.recognizer, config.vad,
+                                                              config.bridge_speech)  # fmt: skip
         self.live = LiveFloor(self.acd, config.live, floor=self.floor)  # before start: it sees the agents log in
         self.callbacks = CallbackDesk(self.acd, services.voice, config.callbacks, store=CallbackStore(self.store),
                                       events=self.store, trunk_domain=trunk_domain(config.sip.trunk),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.core.config import LiveConfig
 from ivr.core.errors import ConfigError
-from ivr.core.events import Event, Hangup, IntentDetected, Play, Say, StepEntered
+from ivr.core.events import BridgedTurn, Event, Hangup, IntentDetected, Play, Say, StepEntered
 from ivr.queues import (
     Abandoned,
     AgentState,
@@ -122,7 +122,7 @@ class LiveFloor:
         self._publish("call_ended", call_id, outcome=outcome or "unknown")
 
     def event(self, call: Any, event: Event) -> None:
-        """CallJournal: publish the events a supervisor sees (steps, what the IVR said, what the caller gave)."""
+        """CallJournal: publish what a supervisor sees (steps, what the IVR said, what the caller or agent said)."""
         cid = call.call_id
         if isinstance(event, StepEntered):
             self._publish("step_entered", cid, at=self._when(event.at), step=event.step)
@@ -135,6 +135,10 @@ class LiveFloor:
                           confidence=event.confidence, source=event.source)  # fmt: skip
         elif isinstance(event, Hangup):
             self._publish("hangup", cid, at=self._when(event.at), by=event.by, reason=event.reason)
+        elif isinstance(event, BridgedTurn):  # the caller or the agent, on the call bridged to that agent
+            self._publish("bridged_turn", cid, speaker=event.speaker, text=event.text, agent_id=event.agent_id,
+                          confidence=round(event.confidence, 3), start=self._when(event.start),
+                          end=self._when(event.end))  # fmt: skip
 
     def decision(self, d: Decision) -> None:
         """Acd observer: queue and agent decisions as records."""

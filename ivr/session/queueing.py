@@ -25,6 +25,7 @@ from ivr.core.events import RecordVoicemail, TransferRequested
 from ivr.core.interfaces import CallLeg
 from ivr.queues import Announce, CancelOffer, Connected, Offer, Overflow, QueueError
 from ivr.session.acd import Acd
+from ivr.session.bridge_speech import BridgeSpeech
 from ivr.session.callbacks import CallbackChosen, CallbackDesk
 from ivr.session.flow_call import FlowCall
 from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_end
@@ -72,6 +73,7 @@ class QueueTransfer:
         self.links = links
         self.journal = journal
         self.music = dict(music or {})
+        self.speech: BridgeSpeech | None = None  # live transcripts of bridged calls ([bridge_speech])
         self.pops: AgentDesk | None = None  # the agents' desks: the screen pop goes there before the phone rings
         self.callbacks: CallbackDesk | None = None  # offers waiting callers a callback ([[queues]] callback_threshold)
 
@@ -136,8 +138,23 @@ class QueueTransfer:
         finally:
             await hold.close()
         self.outcome(call.call_id, "transferred")
-        await _talk(other)
+        await self.talk(call, other)
         self.outcome(call.call_id, "", hangup_by="agent")  # reached only when the far end hung up
+
+    async def talk(self, call: FlowCall, other: CallLeg, agent_id: str = "") -> None:
+        """Keep the caller bridged to `other` until either hangs up, transcribing both meanwhile (if configured)."""
+        transcript = None
+        if self.speech is not None:
+            journal = call.services.journal
+            transcript = self.speech.start(call.call_id, call.leg, other, agent_id=agent_id,
+                                           emit=lambda e: journal.event(call, e) if journal else None)  # fmt: skip
+            if self.journal is not None and transcript.done is not None:
+                self.journal.hold(call.call_id, transcript.done)  # the last words are decoded after the hangup
+        try:
+            await _talk(other)
+        finally:
+            if transcript is not None:
+                transcript.stop()
 
 
 class _QueuedCall:
@@ -272,7 +289,7 @@ class _QueuedCall:
         self.desk.outcome(self.call.call_id, "transferred", agent_id=d.agent_id)
         log.info("call %s connected to agent %s after %.1f s", self.call.call_id, d.agent_id, d.wait)
         self.agent_id = d.agent_id
-        await _talk(agent_leg)
+        await self.desk.talk(self.call, agent_leg, d.agent_id)
         self.desk.outcome(self.call.call_id, "", hangup_by="agent")  # reached only when the agent hung up
         self.agent_left = not self.leg_ended()
 

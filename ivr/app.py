@@ -29,6 +29,8 @@ from ivr.session.links import SECRET_FILE, TranscriptLinks
 from ivr.session.desk import AgentDesk
 from ivr.session.live_floor import LiveFloor
 from ivr.session.lookups import database_sources
+from ivr.session.overload import OverloadGuard
+from ivr.session.overload_call import OverloadWatch, keypad_prompts
 from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
 from ivr.session.services import CallServices
@@ -75,12 +77,14 @@ async def serve(config: Config, config_args: list[str]) -> int:
         )  # fmt: skip
 
     recognizer = await asyncio.to_thread(load_recognizer, config.asr)  # once per process; streams are cheap
+    guard = OverloadGuard(config.overload, config.asr.workers)
     voice = await CachedSynthesizer.open(config.tts, config.path(config.tts.cache_dir))
     services = CallServices(
         voice=voice,
         sources=demo_sources(),
         voicemail_dir=config.path(config.recordings.dir) / "voicemail",
-        speech=CallSpeech(recognizer, config.vad),
+        speech=CallSpeech(recognizer, config.vad, guard.load),
+        overload=guard,
     )
     records = Records()
     board = Switchboard(config.workers.control_host, config.workers.control_port)
@@ -94,7 +98,11 @@ async def serve(config: Config, config_args: list[str]) -> int:
         await registry.start()  # the live version, its prompts pre-warmed, then following publishes
         await records.open(config, registry, services)
         records.floor.watch(acd=records.acd, board=board, store=store, recognizer=recognizer, workers_expected=workers)
-        warmed = await voice.prewarm(records.prompts(), rates=(16000,))
+        services.journal = JournalTee((services.journal, OverloadWatch(guard, voice)))  # "one moment" if late
+        records.floor.overload = guard
+        extra = guard.prompts() + keypad_prompts(guard, registry.pick().runner)
+        warmed = await voice.prewarm(records.prompts() + extra, rates=(16000,))
+        log.info("%s", guard.describe())
         log.info("queue prompts pre-warmed: %s", warmed)
         await board.start()
         await supervisor.start()
@@ -105,13 +113,19 @@ async def serve(config: Config, config_args: list[str]) -> int:
             await records.callbacks.restore()  # pending callbacks of the last run keep their place
         if kamailio_bin is not None:
             ports = [config.workers.base_port + i for i in range(workers)]
-            kamailio = KamailioProcess(kamailio_bin, config.sip, config.kamailio, ports, config.path("var/run"))
+            kamailio = KamailioProcess(kamailio_bin, config.sip, config.kamailio, ports, config.path("var/run"),
+                                       retry_after=config.overload.retry_after_seconds)  # fmt: skip
             await kamailio.start()
         print(READY_LINE.format(host=config.sip.host, port=config.sip.port), flush=True)
         log.info("%d media worker(s), %d callers each", workers, config.workers.callers_per_worker)
 
         async def accept() -> None:
             async for leg in board.calls():
+                if not guard.admit(len(calls)):  # refused before it is answered: calls in progress keep their speed
+                    log.warning("call %s from %s refused: %d calls, capacity %d (503, Retry-After %d s)", leg.call_id,
+                                leg.caller, len(calls), guard.call_capacity(), config.overload.retry_after_seconds)
+                    await leg.reject(503, {"Retry-After": str(config.overload.retry_after_seconds)})
+                    continue
                 task = asyncio.create_task(_run_call(leg, registry, services, records), name=f"call-{leg.call_id}")
                 calls.add(task)
                 task.add_done_callback(calls.discard)

@@ -155,6 +155,7 @@ def main(args: argparse.Namespace) -> int:
         "dtmf_received": "".join(d for _, d in st.dtmf),
         "referred_to": st.referred_to,
         "refused_calls": st.refused,
+        "retry_after": st.retry_after,
         "events": timeline,
     }
     if args.record:
@@ -174,7 +175,10 @@ def _run(phone: Any, steps: list[Step], listener: _Listener, note: Any, args: ar
     while st.answered_at is None and st.ended_at is None and time.monotonic() < deadline:
         time.sleep(0.01)
     if st.answered_at is None:
-        note("failed", code=st.end_code, reason=st.end_reason)
+        note("failed", code=st.end_code, reason=st.end_reason, retry_after=st.retry_after)
+        if st.end_code:  # a refusal says why on stderr; the JSON on stdout stays parseable
+            later = f"; the server asks to retry after {st.retry_after} s" if st.retry_after is not None else ""
+            print(f"ivr call: refused with {st.end_code} {st.end_reason}{later}", file=sys.stderr, flush=True)
         return
     note("answered", st.answered_at, codec=st.codec)
     deadline = st.answered_at + args.max_seconds

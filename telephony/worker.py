@@ -358,7 +358,7 @@ def _play(leg: WorkerLeg, msg: dict[str, Any], payload: bytes) -> None:
 
 
 _LEG_COMMANDS: dict[str, Callable[[WorkerLeg, dict[str, Any], bytes], None]] = {
-    "answer": lambda leg, m, p: leg.answer_call(int(m.get("code", 200))),
+    "answer": lambda leg, m, p: leg.answer_call(int(m.get("code", 200)), m.get("headers")),
     "hangup": lambda leg, m, p: leg.hangup_call(int(m.get("code", 0))),
     "play": _play,
     "stop_playback": lambda leg, m, p: leg.playlist.stop(),

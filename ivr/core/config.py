@@ -108,6 +108,33 @@ class AsrConfig:
 
 
 @dataclass(frozen=True)
+class OverloadConfig:
+    """Decode capacity of the control process, and what callers get when recognition cannot keep up."""
+
+    decode_slots: int = 0  # decodes at once; 0: [asr] workers, at most the machine's cores
+    decode_seconds: float = 0.8  # a decode's expected time until decodes are measured
+    max_calls: int = 0  # calls admitted at once; 0: from decode capacity and turn_interval_seconds
+    turn_interval_seconds: float = 8.0  # a caller's average time between turns, for max_calls = 0
+    ack_after_ms: int = 1500  # a reply later than this after the end of speech is covered by ack_text
+    ack_text: str = "One moment."
+    keypad_after_ms: int = 2000  # decode queue wait that, held keypad_enter_seconds, turns speech steps to keys
+    keypad_enter_seconds: float = 1.0
+    keypad_until_ms: int = 0  # ... until the queue wait is at most this for keypad_hold_seconds
+    keypad_hold_seconds: float = 5.0
+    keypad_text: str = "Please use your keypad."
+    retry_after_seconds: int = 30  # Retry-After of the 503 that refuses a call beyond max_calls
+
+    def __post_init__(self) -> None:
+        if self.keypad_until_ms > self.keypad_after_ms:
+            raise ConfigError(
+                f"[overload] keypad_until_ms ({self.keypad_until_ms}) is above keypad_after_ms "
+                f"({self.keypad_after_ms}): the keypad fallback would never end; make it smaller"
+            )
+        if self.decode_seconds <= 0 or self.turn_interval_seconds <= 0:
+            raise ConfigError("[overload] decode_seconds and turn_interval_seconds must be above 0")
+
+
+@dataclass(frozen=True)
 class TtsConfig:
     """Speech synthesis and the prompt cache."""
 
@@ -284,6 +311,7 @@ class Config:
     kamailio: KamailioConfig = field(default_factory=KamailioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
+    overload: OverloadConfig = field(default_factory=OverloadConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     flows: FlowsConfig = field(default_factory=FlowsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)

@@ -20,6 +20,7 @@ from ivr.queues import AgentState
 if TYPE_CHECKING:
     from ivr.core.interfaces import Recognizer
     from ivr.session.acd import Acd
+    from ivr.session.overload import OverloadGuard, OverloadNumbers
     from ivr.storage import CallStore
     from telephony.switchboard import Switchboard
 
@@ -69,6 +70,7 @@ class FloorSnapshot:
     surveys_offered: int = 0  # after-call surveys offered to callers
     surveys_answered: int = 0  # ... that got a score
     survey_scores: Mapping[int, int] = field(default_factory=dict)  # score 1-5 -> how many
+    overload: OverloadNumbers | None = None  # decode capacity and what overload did (ivr.session.overload)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class FloorStats:
         self._latency_sum = 0.0
         self._sources = _Sources()
         self.on_reply: list[Callable[[str, float], None]] = []  # (call id, seconds) of each reply, as measured
+        self.overload: OverloadGuard | None = None  # set by `ivr serve`
         self._survey_scores: Counter[int] = Counter()
         self._surveys_offered = 0
 
@@ -184,6 +187,7 @@ class FloorStats:
             surveys_offered=self._surveys_offered,
             surveys_answered=sum(self._survey_scores.values()),
             survey_scores=dict(self._survey_scores),
+            overload=self.overload.snapshot() if self.overload is not None else None,
         )
 
     def _queues(self) -> dict[str, QueueNumbers]:

@@ -45,6 +45,7 @@ from ivr.core.events import (
 from ivr.core.interfaces import CallLeg
 from ivr.core.redact import REDACTED_SPEECH
 from ivr.session.lookups import answer
+from ivr.session.overload_call import keypad_listen
 from ivr.session.services import CallServices
 from ivr.session.typeahead import KeyRoute, Typeahead
 from ivr.session.voicemail import record_voicemail
@@ -225,6 +226,10 @@ class FlowCall:
                 log.info("call %s: flow ends the call (%s)", self.call_id, action.reason)
                 self._when_quiet(lambda: self._spawn(self._hang_up()))
         if listen is not None:
+            if self.services.overload is not None and self.state is not None:  # speech saturated: keys instead
+                listen, notice = keypad_listen(self.services.overload, self.runner, self.state.step, listen)
+                if notice:
+                    await self._speak(Say(self.call_id, text=notice, barge_in=listen.barge_in))
             self.listen = listen
             self._cancel_timer()
             if not self._playing:

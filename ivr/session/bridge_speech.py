@@ -19,19 +19,27 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from asr.endpointing import Endpointer, SpeechAudio, vad_overrides
 from ivr.core.config import BridgeSpeechConfig, VadConfig
 from ivr.core.errors import IvrError
-from ivr.core.events import BridgedTurn, Event, SpeechEnded, SpeechStarted
-from ivr.core.interfaces import CallLeg, Recognizer
+from ivr.core.events import AudioChunk, BridgedTurn, Event, SpeechEnded, SpeechStarted
+from ivr.core.interfaces import Recognizer
 
 log = logging.getLogger("ivr.bridge_speech")
 
 NOT_TRANSCRIBED = "[not transcribed: the recognizers were busy]"
+
+
+class Party(Protocol):
+    """What is heard of one party: their call leg's incoming audio (a CallLeg is one)."""
+
+    callee: str
+
+    def audio(self, rate: int = 16000) -> AsyncIterator[AudioChunk]: ...
 
 
 @dataclass(eq=False)
@@ -63,7 +71,7 @@ class BridgeTranscript:
         for task in self.listeners:
             task.cancel()
 
-    async def _listen(self, leg: CallLeg, speaker: str) -> None:
+    async def _listen(self, leg: Party, speaker: str) -> None:
         owner = self.owner
         endpointer = Endpointer(f"{self.call_id}-{speaker}", owner.vad, owner.rate, start_at=owner.clock())
         audio: list[bytes] = []
@@ -159,7 +167,7 @@ class BridgeSpeech:
         self.dropped = 0  # segments dropped because decoding fell behind, since start
         self._waiting: deque[_Segment] = deque()  # every call's segments in decoding, oldest first
 
-    def start(self, call_id: str, caller: CallLeg, agent: CallLeg, *, agent_id: str = "",
+    def start(self, call_id: str, caller: Party, agent: Party, *, agent_id: str = "",
               emit: Callable[[Event], None]) -> BridgeTranscript:  # fmt: skip
         """Start transcribing a bridged call; every recognized segment goes to `emit` as a BridgedTurn."""
         transcript = BridgeTranscript(self, call_id, agent_id, emit)

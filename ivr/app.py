@@ -19,7 +19,6 @@ from ivr.core.config import Config
 from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
 from ivr.session.bridge_speech import BridgeSpeech
-from ivr.session.bridge_speech import BridgeSpeech
 from ivr.session.callbacks import CallbackDesk, trunk_domain
 from ivr.session.floor import FloorStats, JournalTee
 from ivr.session.flow_call import FlowCall
@@ -224,9 +223,6 @@ class Records:
         self.survey.observers.append(self.floor.survey_done)
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music,
                                       survey=self.survey)  # fmt: skip
-        if config.bridge_speech.enabled and isinstance(services.speech, CallSpeech):
-            self.transfer.speech = BridgeSpeech.on_background(services.speech.recognizer, config.vad,
-                                                              config.bridge_speech)  # fmt: skip
         if config.bridge_speech.enabled and isinstance(services.speech, CallSpeech):
             self.transfer.speech = BridgeSpeech.on_background(services.speech.recognizer, config.vad,
                                                               config.bridge_speech)  # fmt: skip

@@ -295,15 +295,6 @@ class BridgeSpeechConfig:
 
 
 @dataclass(frozen=True)
-class BridgeSpeechConfig:
-    """Live transcripts of calls bridged to an agent: the caller and the agent, each recognized on their own channel."""
-
-    enabled: bool = True
-    trailing_silence_ms: int = 800  # the pause that ends a segment (longer than a bot turn's: fewer decodes)
-    max_backlog: int = 40  # segments waiting for a recognizer thread; past this the oldest is dropped
-
-
-@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -327,7 +318,6 @@ class Config:
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
-    bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
     bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
     bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)

@@ -139,8 +139,6 @@ class LiveCalls:
             self._turn(live, Turn(t, "caller", r.get("text", ""), r.get("intent", ""), r.get("confidence")))
         elif kind == "bridged_turn":  # the caller or the agent, talking on the bridged call
             self._turn(live, Turn(t, r.get("speaker", "caller"), r.get("text", ""), confidence=r.get("confidence")))
-        elif kind == "bridged_turn":  # the caller or the agent, talking on the bridged call
-            self._turn(live, Turn(t, r.get("speaker", "caller"), r.get("text", ""), confidence=r.get("confidence")))
         elif kind == "enqueued":
             c.phase, c.queue, c.agent, c.since = "queue", r.get("queue", ""), "", t
         elif kind == "offered":

@@ -26,7 +26,6 @@ from ivr.core.interfaces import CallLeg
 from ivr.queues import Announce, CancelOffer, Connected, Offer, Overflow, QueueError
 from ivr.session.acd import Acd
 from ivr.session.bridge_speech import BridgeSpeech
-from ivr.session.bridge_speech import BridgeSpeech
 from ivr.session.callbacks import CallbackChosen, CallbackDesk
 from ivr.session.flow_call import FlowCall
 from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_end
@@ -74,7 +73,6 @@ class QueueTransfer:
         self.links = links
         self.journal = journal
         self.music = dict(music or {})
-        self.speech: BridgeSpeech | None = None  # live transcripts of bridged calls ([bridge_speech])
         self.speech: BridgeSpeech | None = None  # live transcripts of bridged calls ([bridge_speech])
         self.pops: AgentDesk | None = None  # the agents' desks: the screen pop goes there before the phone rings
         self.callbacks: CallbackDesk | None = None  # offers waiting callers a callback ([[queues]] callback_threshold)
@@ -142,21 +140,6 @@ class QueueTransfer:
         self.outcome(call.call_id, "transferred")
         await self.talk(call, other)
         self.outcome(call.call_id, "", hangup_by="agent")  # reached only when the far end hung up
-
-    async def talk(self, call: FlowCall, other: CallLeg, agent_id: str = "") -> None:
-        """Keep the caller bridged to `other` until either hangs up, transcribing both meanwhile (if configured)."""
-        transcript = None
-        if self.speech is not None:
-            journal = call.services.journal
-            transcript = self.speech.start(call.call_id, call.leg, other, agent_id=agent_id,
-                                           emit=lambda e: journal.event(call, e) if journal else None)  # fmt: skip
-            if self.journal is not None and transcript.done is not None:
-                self.journal.hold(call.call_id, transcript.done)  # the last words are decoded after the hangup
-        try:
-            await _talk(other)
-        finally:
-            if transcript is not None:
-                transcript.stop()
 
     async def talk(self, call: FlowCall, other: CallLeg, agent_id: str = "") -> None:
         """Keep the caller bridged to `other` until either hangs up, transcribing both meanwhile (if configured)."""

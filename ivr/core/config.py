@@ -286,15 +286,6 @@ class DeskConfig:
 
 
 @dataclass(frozen=True)
-class BridgeSpeechConfig:
-    """Live transcripts of calls bridged to an agent: the caller and the agent, each recognized on their own channel."""
-
-    enabled: bool = True
-    trailing_silence_ms: int = 800  # the pause that ends a segment (longer than a bot turn's: fewer decodes)
-    max_backlog: int = 40  # segments waiting for a recognizer thread; past this the oldest is dropped
-
-
-@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -320,7 +311,6 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
     bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
-    bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     log: LogConfig = field(default_factory=LogConfig)

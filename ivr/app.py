@@ -236,6 +236,8 @@ class Records:
         self.acd.start()
         self.desk.start()
         await self.live.start(self.store)
+        self.live.followups_open(await CsatStore(self.store).open_tasks())
+        self.survey.observers.append(self.live.survey_done)
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
                              voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,),
                              recordings=config.recordings, live=self.live, survey=config.survey,

@@ -86,6 +86,7 @@ class LiveFloor:
         self._sorted_latency: list[float] = []
         self._book = AlertBook(self.config.alert_hold_seconds)
         self._workers_were_up = False
+        self._followups = 0  # open follow-up tasks from low survey scores (an alert while there are any)
         self._failed_callbacks: dict[str, str] = {}  # callback id -> what failed, until a supervisor closes it
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = wall()
@@ -199,6 +200,15 @@ class LiveFloor:
 
     # --- reading -------------------------------------------------------------------------
 
+    def survey_done(self, result: Any, task: Any = None) -> None:
+        """AfterCallSurvey observer: a low score opened a follow-up task (the alert mentions it)."""
+        if task is not None:
+            self._followups += 1
+
+    def followups_open(self, n: int) -> None:
+        """How many follow-up tasks are open now (at start-up, and when a supervisor closes or reopens one)."""
+        self._followups = n
+
     def snapshot(self) -> FloorView:
         """The whole floor now (in-memory reads only)."""
         now = self._wall()
@@ -221,6 +231,7 @@ class LiveFloor:
             latency_window_minutes=self.config.latency_window_minutes,
             workers_up=up, workers_expected=expected, workers_were_up=self._workers_were_up,
             failed_callbacks=tuple(self._failed_callbacks.items()),
+            followups_open=self._followups,
         )
         raised, cleared = self._book.update(missed_targets(facts, self.config), now)
         for alert, active in [(a, True) for a in raised] + [(a, False) for a in cleared]:

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from ivr.core.config import CallbacksConfig, TrunkConfig
 from ivr.core.errors import CallEndedError, IvrError, TelephonyError
 from ivr.core.interfaces import CallLeg
-from ivr.queues import CancelOffer, Connected, Decision, Offer, QueueEntry, QueueError
+from ivr.queues import Decision, QueueEntry, QueueError
 from ivr.queues.callback import callback_target, next_attempt, offers_callback, validate_callbacks
 from ivr.session.acd import Acd, QueueEventSink
-from ivr.session.callback_offer import ASK_NUMBER, BAD_NUMBER, KEEP_WAITING, CallbackOffer, accepted_text, spoken
+from ivr.session.callback_attempt import NO_ANSWER_AGENT, CallbackAttempt
+from ivr.session.callback_offer import ASK_NUMBER, BAD_NUMBER, KEEP_WAITING, CallbackOffer, accepted_text
 from ivr.session.hold import RATE, HoldLine, play_to_end
 from ivr.session.journal import StoreJournal
 from ivr.session.links import TranscriptLinks
@@ -39,10 +40,6 @@ if TYPE_CHECKING:
     from ivr.session.flow_call import FlowCall
 
 log = logging.getLogger("ivr.callbacks")
-
-_MIN_ATTEMPT_SECONDS = 0.5  # as for queued callers: a dial that fails at once is reported no sooner than this
-_RING_BACKSTOP_SECONDS = 2.0
-NO_ANSWER_AGENT = "The customer did not answer. The callback will be tried again later."
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ def trunk_domain(trunk: TrunkConfig) -> str:
 
 
 @dataclass
-class _Callback:
+class CallbackState:
     """A callback being served: its stored row and the INVITE headers its agent gets."""
 
     row: CallbackRow
@@ -194,9 +191,9 @@ class CallbackDesk:
         row = CallbackRow(uuid.uuid4().hex, call_id, entry.queue, number, entry.caller, entry.priority, entry.skills,
                           "pending", 0, qcfg.callback_attempts, "", "", now - timedelta(seconds=waited), now, None,
                           now, "")  # fmt: skip
-        cb = _Callback(row, entry, {**headers, "X-IVR-Callback": number})
+        cb = CallbackState(row, entry, {**headers, "X-IVR-Callback": number})
         log.info("call %s: callback %s to %s accepted in queue %s", call_id, row.id, number, entry.queue)
-        await self._save(cb, new=True)
+        await self.save(cb, new=True)
         self._start(cb, inbox)
 
     async def restore(self) -> int:
@@ -216,7 +213,7 @@ class CallbackDesk:
         for row in sorted(rows, key=lambda r: r.enqueued_at):
             waited = wall - row.enqueued_at.timestamp()
             entry = QueueEntry(row.call_id, row.queue, row.priority, row.skills, clock - waited, row.caller, row.number)
-            cb = _Callback(replace(row, state="pending"), entry, self._plain_headers(row))
+            cb = CallbackState(replace(row, state="pending"), entry, self._plain_headers(row))
             delay = max(0.0, row.next_attempt_at.timestamp() - wall) if row.next_attempt_at else 0.0
             self._tasks[row.id] = asyncio.create_task(self._later(cb, delay), name=f"callback-{row.id}")
             restored += 1
@@ -242,12 +239,12 @@ class CallbackDesk:
 
     # --- one callback --------------------------------------------------------------------
 
-    def _start(self, cb: _Callback, inbox: asyncio.Queue[Decision]) -> None:
+    def _start(self, cb: CallbackState, inbox: asyncio.Queue[Decision]) -> None:
         task = asyncio.create_task(self._serve(cb, inbox), name=f"callback-{cb.row.id}")
         self._tasks[cb.row.id] = task
         task.add_done_callback(lambda t: self._tasks.pop(cb.row.id, None) if self._tasks.get(cb.row.id) is t else None)
 
-    async def _later(self, cb: _Callback, delay: float) -> None:
+    async def _later(self, cb: CallbackState, delay: float) -> None:
         await asyncio.sleep(delay)
         try:
             inbox = self.acd.requeue_callback(cb.entry)
@@ -257,14 +254,14 @@ class CallbackDesk:
             return
         await self._serve(cb, inbox)
 
-    async def _serve(self, cb: _Callback, inbox: asyncio.Queue[Decision]) -> None:
+    async def _serve(self, cb: CallbackState, inbox: asyncio.Queue[Decision]) -> None:
         try:
             while True:
-                failure = await _Attempt(self, cb, inbox).run()
+                failure = await CallbackAttempt(self, cb, inbox).run()
                 self.acd.leave(cb.entry.call_id, inbox)
                 if failure is None:
                     cb.row = replace(cb.row, state="completed", next_attempt_at=None)
-                    await self._save(cb)
+                    await self.save(cb)
                     return
                 attempts = cb.row.attempts + 1
                 cb.row = replace(cb.row, attempts=attempts, last_result=failure[:255])
@@ -274,7 +271,7 @@ class CallbackDesk:
                     return
                 at = datetime.fromtimestamp(self._wall() + qcfg.callback_interval, UTC)
                 cb.row = replace(cb.row, state="pending", next_attempt_at=at)
-                await self._save(cb)
+                await self.save(cb)
                 log.info("callback %s: attempt %d of %d failed (%s); next in %.0f s", cb.row.id, attempts,
                          cb.row.max_attempts, failure, qcfg.callback_interval)  # fmt: skip
                 await asyncio.sleep(qcfg.callback_interval)
@@ -286,16 +283,17 @@ class CallbackDesk:
         except Exception:
             log.exception("callback %s failed unexpectedly; it stays stored as %s", cb.row.id, cb.row.state)
 
-    async def _fail(self, cb: _Callback) -> None:
+    async def _fail(self, cb: CallbackState) -> None:
         cb.row = replace(cb.row, state="failed", next_attempt_at=None)
-        await self._save(cb)
+        await self.save(cb)
         log.warning("callback %s to %s (queue %s) failed after %d attempt(s): %s", cb.row.id, cb.row.number,
                     cb.row.queue, cb.row.attempts, cb.row.last_result)  # fmt: skip
-        self._event("callback_failed", cb, detail=f"{cb.row.attempts} attempts: {cb.row.last_result}")
+        self.event("callback_failed", cb, detail=f"{cb.row.attempts} attempts: {cb.row.last_result}")
         if self.watcher is not None:
             self.watcher.callback_failed(cb.row)
 
-    async def _save(self, cb: _Callback, *, new: bool = False) -> None:
+    async def save(self, cb: CallbackState, *, new: bool = False) -> None:
+        """Store the callback's state (logged, not raised, when the database cannot take it)."""
         if self.store is None:
             return
         try:
@@ -308,7 +306,8 @@ class CallbackDesk:
         except IvrError as exc:  # the callback goes on; only a restart in this state would lose it
             log.error("callback %s: cannot store its state %s: %s", cb.row.id, cb.row.state, exc)
 
-    def _event(self, kind: str, cb: _Callback, *, agent_id: str = "", detail: str = "") -> None:
+    def event(self, kind: str, cb: CallbackState, *, agent_id: str = "", detail: str = "") -> None:
+        """Store a queue event of the callback's call (callback_connected, callback_no_answer, callback_failed)."""
         if self.events is not None:
             self.events.add_queue_event(kind, call_id=cb.entry.call_id, queue=cb.entry.queue, agent_id=agent_id,
                                         detail=detail)  # fmt: skip
@@ -332,104 +331,3 @@ class CallbackDesk:
         """Speak on a leg and wait until it has been heard (nothing if it hung up)."""
         with contextlib.suppress(CallEndedError, TelephonyError):
             await play_to_end(leg, await self.voice.say(text, RATE))
-
-
-class _Attempt:
-    """One pass of a callback through its queue: offers to agents, then the caller's phone."""
-
-    def __init__(self, desk: CallbackDesk, cb: _Callback, inbox: asyncio.Queue[Decision]) -> None:
-        self.desk, self.cb, self.inbox = desk, cb, inbox
-        self.acd = desk.acd
-        self.call_id = cb.entry.call_id
-        self.dialing: dict[str, asyncio.Task[None]] = {}
-        self.answered: dict[str, CallLeg] = {}
-
-    async def run(self) -> str | None:
-        """None when the caller talked to an agent, else why the caller could not be reached."""
-        try:
-            while True:
-                d = await self.inbox.get()
-                if isinstance(d, Offer):
-                    self.dialing[d.agent.id] = asyncio.create_task(self._dial_agent(d))
-                elif isinstance(d, CancelOffer):
-                    task = self.dialing.pop(d.agent_id, None)
-                    if task is not None:
-                        task.cancel()
-                        await asyncio.gather(task, return_exceptions=True)
-                    if (leg := self.answered.pop(d.agent_id, None)) is not None:
-                        await _hang_up(leg)
-                elif isinstance(d, Connected):
-                    return await self._connect(self.answered.pop(d.agent_id), d.agent_id)
-        finally:
-            for task in self.dialing.values():
-                task.cancel()
-            await asyncio.gather(*self.dialing.values(), return_exceptions=True)
-            for leg in self.answered.values():
-                await _hang_up(leg)
-
-    async def _dial_agent(self, offer: Offer) -> None:
-        desk, agent, started = self.desk, offer.agent, time.monotonic()
-        assert desk.dialer is not None
-        try:
-            leg = await desk.dialer.call_out(agent.sip_uri, self.cb.headers, on_worker="w0" if desk.via_trunk else None,
-                                             timeout=offer.timeout + _RING_BACKSTOP_SECONDS)  # fmt: skip
-        except TelephonyError as exc:
-            log.warning("callback %s: agent %s (%s) did not answer: %s", self.cb.row.id, agent.id, agent.sip_uri, exc)
-            await asyncio.sleep(max(0.0, started + _MIN_ATTEMPT_SECONDS - time.monotonic()))
-            self.dialing.pop(agent.id, None)
-            self.acd.agent_no_answer(self.call_id, agent.id)
-            return
-        self.dialing.pop(agent.id, None)
-        self.answered[agent.id] = leg
-        self.acd.agent_answered(self.call_id, agent.id)
-
-    async def _connect(self, agent_leg: CallLeg, agent_id: str) -> str | None:
-        desk, cb = self.desk, self.cb
-        assert desk.dialer is not None
-        cb.row = replace(cb.row, state="dialing", agent_id=agent_id)
-        await desk._save(cb)
-        target = callback_target(cb.row.number, desk.cfg, desk.trunk_domain)
-        log.info("callback %s: agent %s answered; calling %s", cb.row.id, agent_id, target)
-        intro = asyncio.create_task(desk.say(agent_leg, f"Callback for the {cb.entry.queue} queue. Calling the "
-                                                        f"customer at {spoken(cb.row.number)} now."))  # fmt: skip
-        try:
-            caller_leg = await desk.dialer.call_out(target, {"X-IVR-Call-ID": self.call_id}, beside=agent_leg,
-                                                    timeout=desk.cfg.ring_seconds, trunk=desk.via_trunk)  # fmt: skip
-        except (TelephonyError, CallEndedError) as exc:
-            failure = str(exc).split(": ", 1)[-1].strip() or "no answer"
-            log.info("callback %s: the caller at %s was not reached: %s", cb.row.id, target, failure)
-            desk._event("callback_no_answer", cb, agent_id=agent_id, detail=failure[:200])
-            await intro
-            await desk.say(agent_leg, NO_ANSWER_AGENT)
-            await _hang_up(agent_leg)
-            self.acd.call_ended(self.call_id)
-            return failure
-        intro.cancel()
-        await asyncio.gather(intro, return_exceptions=True)
-        desk._event("callback_connected", cb, agent_id=agent_id, detail=cb.row.number)
-        log.info("callback %s: caller %s answered; bridged to agent %s", cb.row.id, cb.row.number, agent_id)
-        try:
-            await desk.say(caller_leg, desk.cfg.announcement)
-            ends = [asyncio.create_task(_until_ended(leg)) for leg in (agent_leg, caller_leg)]
-            try:
-                await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in ends:
-                    task.cancel()
-                await asyncio.gather(*ends, return_exceptions=True)
-        finally:
-            await _hang_up(caller_leg)
-            await _hang_up(agent_leg)
-            self.acd.call_ended(self.call_id)
-        return None
-
-
-async def _until_ended(leg: CallLeg) -> None:
-    async for _ in leg.events():
-        pass
-
-
-async def _hang_up(leg: CallLeg) -> None:
-    if not getattr(leg, "ended", False):
-        with contextlib.suppress(TelephonyError, TimeoutError):
-            await asyncio.wait_for(leg.hangup(), 5.0)

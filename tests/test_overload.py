@@ -34,7 +34,11 @@ def test_decode_load_counts_slots_and_queue_and_measures_decode_time() -> None:
     # a sixth decode waits for 4 of the 5 ahead to finish, two at a time: two decode times
     assert load.queue_wait() == pytest.approx(1.6)
     assert load.predicted_seconds() == pytest.approx(2.4)
-    clock.now += 1.8  # the first decode took 1.8 s: the estimate moves toward it
+    clock.now += 1.8
+    # no decode has finished, but two have run 1.8 s already: the prediction does not promise 0.8 s a decode
+    assert load.decode_seconds == 0.8 and load.expected_seconds() == pytest.approx(1.8)
+    assert load.predicted_seconds() == pytest.approx(2 * 1.8 + 1.8)
+    # the first decode took 1.8 s: the measured average moves toward it
     load.end(tokens[0])
     assert load.decode_seconds == pytest.approx(0.8 + 0.2 * (1.8 - 0.8))
     assert (load.in_flight, load.queued) == (2, 2)

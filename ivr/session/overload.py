@@ -78,14 +78,23 @@ class DecodeLoad:
         """Decodes waiting for a free slot."""
         return max(0, len(self._pending) - self.slots)
 
+    def expected_seconds(self) -> float:
+        """What a decode is expected to take: the measured average, or longer while a running decode already has.
+
+        Under a sudden load (other processes, many callers) no decode finishes for seconds, and the average
+        alone would keep promising the quiet machine's time.
+        """
+        now = self._clock()
+        return max([self.decode_seconds, *(now - s for s in self._pending.values() if s is not None)])
+
     def queue_wait(self) -> float:
         """Seconds a decode asked for now would wait for a slot (0 while one is free)."""
         ahead = len(self._pending) - self.slots + 1
-        return math.ceil(ahead / self.slots) * self.decode_seconds if ahead > 0 else 0.0
+        return math.ceil(ahead / self.slots) * self.expected_seconds() if ahead > 0 else 0.0
 
     def predicted_seconds(self) -> float:
         """Seconds until a decode asked for now would have its result."""
-        return self.queue_wait() + self.decode_seconds
+        return self.queue_wait() + self.expected_seconds()
 
 
 class Hysteresis:

@@ -83,8 +83,9 @@ class OverloadWatch:
         except Exception as exc:  # the caller hung up meanwhile, or the worker went away
             log.info("call %s: acknowledgement not played: %r", call.call_id, exc)
             return
-        log.info("call %s says %r (%s: decode backlog %d queued, %.2f s a decode)", call.call_id, text, why,
-                 self.guard.load.queued, self.guard.load.decode_seconds)  # fmt: skip
+        load = self.guard.load
+        log.info("call %s says %r (%s: %d decodes running, %d queued, %.2f s a decode)", call.call_id, text, why,
+                 load.in_flight, load.queued, load.expected_seconds())  # fmt: skip
         if call.call_id in self._waiting:  # a long wait is never silent for long: say it again if it goes on
             self._arm(call, len(pcm) / 2 / RATE + self.guard.config.ack_after_ms / 1000, "still waiting")
 

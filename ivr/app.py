@@ -20,6 +20,7 @@ from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
 from ivr.session.bridge_speech import BridgeSpeech
 from ivr.session.callbacks import CallbackDesk, trunk_domain
+from ivr.session.customers import customer_sources
 from ivr.session.floor import FloorStats, JournalTee
 from ivr.session.flow_call import FlowCall
 from ivr.session.flow_registry import FlowRegistry
@@ -203,7 +204,8 @@ class Records:
         """Open the store (repairing what a crash left) and read orders from it."""
         self.store = await open_call_store(config, self.executor)
         orders = await database_sources(self.store, seed=config.storage.seed_demo_orders)  # orders from the database
-        services.sources = {**services.sources, **orders}
+        customers = await customer_sources(config.customers, self.store.customers)  # callers found by number
+        services.sources = {**services.sources, **orders, **customers}
         self.tasks.append(asyncio.create_task(keep_purging(self.store, config, self.executor)))
         return self.store
 

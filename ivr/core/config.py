@@ -286,6 +286,26 @@ class DeskConfig:
 
 
 @dataclass(frozen=True)
+class CustomersConfig:
+    """Known customers: where a flow's lookup in the `customers` source finds the caller by number."""
+
+    source: str = "database"  # database (the customers table, managed at /customers) | http
+    url: str = ""  # with source = "http": the endpoint; {number} is the caller's number (digits), URL-quoted
+    timeout_seconds: float = 2.0  # an endpoint slower than this fails the lookup (the flow takes on_error)
+    seed_demo: bool = True  # insert the demo hotline's customers that are missing at start-up
+
+    def __post_init__(self) -> None:
+        if self.source not in ("database", "http"):
+            raise ConfigError(f"[customers] source = {self.source!r}: use \"database\" or \"http\"")
+        if self.source == "http" and "{number}" not in self.url:
+            raise ConfigError("[customers] source = \"http\" needs a url with {number} in it, "
+                              "e.g. \"http://crm.local/customers?phone={number}\"")
+        if not 0 < self.timeout_seconds < 4:
+            raise ConfigError(f"[customers] timeout_seconds = {self.timeout_seconds}: use more than 0 and less "
+                              "than 4 (a lookup gives up after 4 s whatever the source)")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -313,6 +333,7 @@ class Config:
     desk: DeskConfig = field(default_factory=DeskConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    customers: CustomersConfig = field(default_factory=CustomersConfig)
     log: LogConfig = field(default_factory=LogConfig)
     root: str = "."
     agents: tuple[AgentConfig, ...] = ()

@@ -44,6 +44,7 @@ from ivr.core.events import (
 )
 from ivr.core.interfaces import CallLeg
 from ivr.core.redact import REDACTED_SPEECH
+from ivr.session.customers import identified
 from ivr.session.lookups import answer
 from ivr.session.overload_call import keypad_listen
 from ivr.session.services import CallServices
@@ -76,6 +77,7 @@ class FlowCall:
         self._pause_after: set[str] | None = None  # prompts queued before it, which the recording keeps
         self._typeahead = Typeahead()
         self._step = ""  # the flow step last journaled as entered
+        self.customer: dict[str, Any] | None = None  # who the caller is, once a customers lookup found them
         self._diverted: asyncio.Queue[Event] | None = None  # another dialog (the survey) takes the input
 
     @property
@@ -315,7 +317,9 @@ class FlowCall:
             self._timer = None
 
     async def _lookup(self, request: LookupRequest) -> None:
-        self.inbox.put(await answer(request, self.services.sources))
+        result = await answer(request, self.services.sources)
+        self.customer = identified(request, result) or self.customer
+        self.inbox.put(result)
 
     async def _http(self, request: HttpRequest) -> None:
         from flows.http_step import perform

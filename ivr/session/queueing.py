@@ -27,6 +27,7 @@ from ivr.queues import Announce, CancelOffer, Connected, Offer, Overflow, QueueE
 from ivr.session.acd import Acd
 from ivr.session.bridge_speech import BridgeSpeech
 from ivr.session.callbacks import CallbackChosen, CallbackDesk
+from ivr.session.customers import customer_headers
 from ivr.session.flow_call import FlowCall
 from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_end
 from ivr.session.journal import StoreJournal
@@ -114,6 +115,7 @@ class QueueTransfer:
             headers["X-IVR-Queue"] = request.queue
         if request.reason:
             headers["X-IVR-Reason"] = request.reason[:200]
+        headers.update(customer_headers(call))  # a known customer: name, id and tier (e.g. vip)
         return {k: " ".join(str(v).split()) for k, v in headers.items()}  # no CR/LF in a SIP header
 
     def outcome(self, call_id: str, status: str, **fields: str) -> None:

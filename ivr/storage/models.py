@@ -456,3 +456,26 @@ class CallDisposition(Base):
     by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Customer(Base):
+    """A known customer a flow's lookup finds by the caller's number (issue 11: known customers first)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(32), default="standard", index=True)  # e.g. vip: what flows route on
+    notes: Mapped[str] = mapped_column(Text, default="")  # account notes, shown to the agent
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CustomerNumber(Base):
+    """One phone number of a customer, in its normal form (ivr.core.phone.number_key); a number has one owner."""
+
+    __tablename__ = "customer_numbers"
+
+    number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    shown: Mapped[str] = mapped_column(String(64))  # as it was entered, e.g. +1 555 0100

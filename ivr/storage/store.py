@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from ivr.core.config import AgentConfig, StorageConfig
 from ivr.storage import calls, catalog, orders, reports, search
 from ivr.storage.console import ConsoleStore
+from ivr.storage.customers import CustomerStore
 from ivr.storage.database import create_db_engine, normalize_url
 from ivr.storage.desk import DeskStore
 from ivr.storage.errors import StorageError
@@ -348,6 +349,11 @@ class CallStore:
     def console(self) -> ConsoleStore:
         """The web console's tables: users, audit log, flow versions, live pointers and drafts."""
         return ConsoleStore(self)
+
+    @property
+    def customers(self) -> CustomerStore:
+        """Known customers: found by a caller's number for flows, managed in the console."""
+        return CustomerStore(self)
 
     @property
     def qa(self) -> QaStore:

@@ -139,3 +139,30 @@ def test_a_callback_the_caller_does_not_answer_is_retried_then_reported_failed(d
     desk.srv.wait_log("live floor alert raised: callback to 5559876 (queue support) failed", timeout=15)
     (row,) = [r for r in _callbacks(desk) if r.number == "5559876"]
     assert (row.state, row.attempts, row.last_result) == ("failed", 2, "486 Busy Here")
+
+
+def test_a_pending_callback_survives_a_restart_of_ivr_serve(desk: Desk, tmp_path: Path) -> None:
+    time.sleep(4)  # Ann's wrap-up after the last test
+    ann1, other = _busy_ann(desk, 40.0)
+    caller = start_call(desk.srv.uri, "1.5 dtmf 0", "+6.5 dtmf 1", "+5.0 dtmf 1", max_seconds=40,
+                        extra=("--user", "5554321"))  # fmt: skip
+    assert finish_call(caller)["answered"]
+    desk.srv.wait_log("to 5554321 accepted in queue support")
+    assert desk.srv.stop() == 0  # SIGTERM while Ann is still busy: the callback is not served yet
+    finish_call(ann1)
+    finish_call(other)
+    (row,) = [r for r in _callbacks(desk) if r.number == "5554321"]
+    assert row.state == "pending"
+    # Ann and the caller's phone wait for the restarted server, which requeues the callback at start-up.
+    ann2 = desk.agent(desk.ann, "6.0 hangup", extra=("--max-seconds", "240"))
+    home = desk.agent(desk.home, "8.0 hangup", extra=("--max-seconds", "240"))  # type: ignore[attr-defined]
+    desk.srv = start_server(desk.srv.root, env={k: v for k, v in desk.srv.env.items() if k.startswith("IVR_CALLB")}
+                            | ACME, extra_toml=_toml(desk.ann))  # fmt: skip
+    a, h = finish_call(ann2, timeout=300), finish_call(home, timeout=300)
+    assert a["answered"] and h["answered"]
+    assert a["headers"]["X-IVR-Callback"] == "5554321" and a["headers"]["X-IVR-Call-ID"] == row.call_id
+    assert "callbacks: 1 pending callback(s) requeued from the previous run" in desk.srv.log()
+    deadline = time.monotonic() + 10
+    while (state := next(r.state for r in _callbacks(desk) if r.number == "5554321")) != "completed":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.3)

@@ -127,9 +127,17 @@ async def test_the_pop_reaches_the_open_desk_before_the_dial_and_the_call_grows_
     name, first = await _event(stream)
     assert name == "desk" and first["call"] is None
     offer = _ring(desk, "c1")
-    held = await _pop(desk, "c1", offer)
-    assert held < LEAD / 2, held  # released by the desk's stream having written the pop, not by the timeout
-    name, records = await _event(stream)
+    dial = asyncio.create_task(_pop(desk, "c1", offer))
+    records: list[dict[str, Any]] = []
+    while not any(r["kind"] == "screen_pop" for r in records):
+        name, batch = await _event(stream)
+        assert name == "records"
+        records += batch
+    await asyncio.sleep(0.2)
+    assert not dial.done()  # the agent's phone is not dialled before the desk shows the pop ...
+    assert (await agent.post("/api/desk/calls/c1/shown")).status == 200
+    held = await dial
+    assert held < LEAD / 2, held  # ... and is dialled as soon as it does, not when the lead runs out
     pop = next(r for r in records if r["kind"] == "screen_pop")
     p = pop["pop"]
     assert (p["caller"], p["intent"], p["queue"], p["path"], p["flow"]) == (

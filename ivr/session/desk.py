@@ -2,8 +2,8 @@
 
 The screen pop is published by the queue's transfer (QueueTransfer asks `pop()` before it dials the agent's phone):
 one `screen_pop` record on the bus with the caller, intent and slots, queue and wait, the flow path and the whole
-transcript so far. When the agent has the desk open, the phone is dialled once the desk's stream has written the pop
-(or `pop_lead_seconds` later at most, so a stuck browser can never hold a call). After the pop, every turn of the
+transcript so far. When the agent has the desk open, the phone is dialled once the desk says it shows the pop (or
+`pop_lead_seconds` later at most, so a slow or stuck browser can never hold a call). After the pop, every turn of the
 call on the bus (the IVR's, the caller's, and the bridged call's speech) is kept on the agent's card, so a desk
 opened again mid-call or in wrap-up shows the whole call. State changes go through the Acd, so the live floor sees
 them; the roster (agents and queues managed in the console) is re-read from the store and applied to the Acd.
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ivr.desk")
 
-# Variables every call has that are not something the caller gave.
-_BUILT_IN = frozenset({"caller", "callee", "last", "failure"})
+# Variables the flow keeps for itself, not something the caller gave (the customer has its own place in the pop).
+_BUILT_IN = frozenset({"caller", "callee", "last", "failure", "call_id", "visits", "flow", "customer"})
 MASK = "••••"
 # Record kinds that are a turn of the call's transcript (bridged speech comes as records with speaker and text).
 _TURN_KINDS = frozenset({"say", "play", "intent_detected"})
@@ -61,7 +61,7 @@ class _AgentBook:
     reason: str = ""
     card: Card | None = None
     streams: int = 0
-    waiting: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # call id -> pop delivered
+    waiting: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # call id -> pop shown
 
 
 class AgentDesk:
@@ -94,7 +94,7 @@ class AgentDesk:
     # --- the screen pop (QueueTransfer, before dialling) ---------------------------------
 
     async def pop(self, call: FlowCall, request: TransferRequested, offer: Offer, headers: Mapping[str, str]) -> None:
-        """Publish the screen pop for `offer`'s agent, and wait (briefly) until an open desk has it."""
+        """Publish the screen pop for `offer`'s agent, and wait (briefly) until an open desk shows it."""
         self.catch_up()  # turns published before now are in the live transcript copied below, not appended twice
         agent_id, call_id = offer.agent.id, call.call_id
         found = self.live.calls.transcript(call_id)
@@ -105,7 +105,7 @@ class AgentDesk:
             "slots": _slots(call), "queue": offer.entry.queue, "wait": round(offer.wait, 3),
             "priority": offer.entry.priority, "skills": list(offer.entry.skills), "reason": request.reason,
             "flow": live_call.flow if live_call else "", "version": live_call.version if live_call else None,
-            "path": self.live.calls.path(call_id), "customer": getattr(call, "customer", None),
+            "path": self.live.calls.path(call_id), "customer": _customer(call),
             "transcript_url": headers.get("X-IVR-Transcript", ""), "ring_seconds": offer.timeout,
         }  # fmt: skip
         turns = list(found[1]) if found else []
@@ -137,8 +137,8 @@ class AgentDesk:
         book = self._book(agent_id)
         book.streams = max(0, book.streams - 1)
 
-    def delivered(self, agent_id: str, call_id: str) -> None:
-        """The desk's stream has written the pop of `call_id`: the phone may ring."""
+    def shown(self, agent_id: str, call_id: str) -> None:
+        """The agent's desk shows the pop of `call_id`: the phone may ring."""
         waiter = self._book(agent_id).waiting.get(call_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -240,4 +240,10 @@ def _slots(call: FlowCall) -> dict[str, Any]:
     for step in getattr(flow, "steps", {}).values():
         if getattr(step, "sensitive", False) and getattr(getattr(step, "settings", None), "into", ""):
             hidden.add(step.settings.into)
-    return {k: (MASK if k in hidden else v) for k, v in variables.items() if k not in _BUILT_IN}
+    return {k: (MASK if k in hidden else v) for k, v in variables.items() if k not in _BUILT_IN and v not in ("", None)}
+
+
+def _customer(call: FlowCall) -> dict[str, Any] | None:
+    """The known customer a flow's lookup found (the VIP feature's FlowCall.customer), None when unknown."""
+    found = getattr(call, "customer", None)
+    return dict(found) if isinstance(found, Mapping) and (found.get("id") or found.get("name")) else None

@@ -2,7 +2,8 @@
 
 `GET /api/desk` is the agent's desk now (in memory: the Acd and the AgentDesk's card); `GET /api/desk/stream` sends
 it first and then, as server-sent events, the bus records that concern this agent: their state changes, the screen
-pop of a call offered to them (written before their phone is dialled) and that call's turns and end. Closing the page
+pop of a call offered to them (their phone is dialled once the page says it shows it, `POST .../shown`) and that
+call's turns and end. Closing the page
 changes nothing for the call; opening it again shows the call where it is. At the end the agent saves a disposition
 from the configured list and notes; they are stored with the call and shown on its QA page.
 """
@@ -187,9 +188,6 @@ async def stream(call: ApiCall) -> web.StreamResponse:
                     mine.append(r)
             if mine:
                 await _send(response, "records", json.dumps(mine, separators=(",", ":")), mine[-1]["seq"])
-                for r in mine:
-                    if r["kind"] == "screen_pop":
-                        desk.delivered(agent_id, r["call_id"])
             elif not batch and not sub.closed:
                 await response.write(b": keep-alive\n\n")
         await _send(response, "bye", "{}", None)
@@ -232,6 +230,21 @@ async def set_state(call: ApiCall) -> DeskView:
         raise ApiError(409, str(exc)) from None
     await call.audit("agent.state", agent_id, state=body.state, reason=body.reason)
     return _view(call, desk, agent_id)
+
+
+class PopShown(BaseModel):
+    """The pop the desk shows."""
+
+    call_id: str
+
+
+@api.route("POST", "/api/desk/calls/{call_id}/shown", roles=AGENT, summary="Say my desk shows a call's screen pop",
+           tag="desk", response=PopShown)  # fmt: skip
+async def pop_shown(call: ApiCall) -> PopShown:
+    """The page shows the pop: the agent's phone, waiting for this (a moment at most), is dialled now."""
+    desk = _desk(call)
+    desk.shown(await _agent_id(call, desk), call.params["call_id"])
+    return PopShown(call_id=call.params["call_id"])
 
 
 @api.route("POST", "/api/desk/calls/{call_id}/disposition", roles=AGENT, summary="Save a call's disposition and notes",

@@ -11,7 +11,7 @@
     $("agents").tBodies[0].replaceChildren(...roster.agents.map((a) => el("tr", { "data-agent": a.id },
       el("td", {}, el("strong", {}, a.id)), el("td", {}, a.name), el("td", { class: "mono" }, a.sip_uri),
       el("td", {}, a.queues.join(", ")), el("td", {}, a.skills.join(", ")), el("td", {}, a.user || el("span", { class: "muted" }, a.id)),
-      el("td", {}, el("span", { class: `badge state-${a.state}` }, a.state.replace("_", " "))),
+      el("td", {}, el("span", { class: `badge state-${a.state}` }, a.state === "offline" ? "logged out" : a.state.replace("_", " "))),
       el("td", { class: "actions" }, el("button", { type: "button", onclick: () => editAgent(a) }, "Edit"),
         el("button", { type: "button", class: "danger", onclick: () => removeAgent(a) }, "Remove")))));
     $("queues").tBodies[0].replaceChildren(...roster.queues.map((q) => el("tr", { "data-queue": q.name },

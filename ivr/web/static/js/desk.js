@@ -124,7 +124,11 @@
         if (what === "pop") pop = r.call_id;
       }
       render();
-      if (pop) shown[pop] = Date.now() / 1000;
+      if (pop) {
+        shown[pop] = Date.now() / 1000;
+        // the phone rings once the pop is on screen: tell the server (it waits a moment at most for this)
+        api("POST", `/api/desk/calls/${encodeURIComponent(pop)}/shown`).catch(() => {});
+      }
       if (state) refresh(); // the state's reason and wrap-up end come with the desk
     });
     source.addEventListener("bye", () => { source.close(); refresh().then(connect); });

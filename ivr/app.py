@@ -101,8 +101,9 @@ async def serve(config: Config, config_args: list[str]) -> int:
         records.floor.watch(acd=records.acd, board=board, store=store, recognizer=recognizer, workers_expected=workers)
         services.journal = JournalTee((services.journal, OverloadWatch(guard, voice)))  # "one moment" if late
         records.floor.overload = guard
-        extra = guard.prompts() + keypad_prompts(guard, registry.pick().runner)
-        warmed = await voice.prewarm(records.prompts() + extra, rates=(16000,))
+        warmed = await voice.prewarm(records.prompts() + guard.prompts(), rates=(16000,))
+        # the keypad notices are needed only once speech is saturated: they need not hold up the start
+        records.tasks.append(asyncio.create_task(_prewarm(voice, keypad_prompts(guard, registry.pick().runner))))
         log.info("%s", guard.describe())
         log.info("queue prompts pre-warmed: %s", warmed)
         await board.start()
@@ -157,6 +158,10 @@ async def serve(config: Config, config_args: list[str]) -> int:
         await records.close()
         await voice.aclose()
         log.info("stopped")
+
+
+async def _prewarm(voice: CachedSynthesizer, texts: list[str]) -> None:
+    await voice.prewarm(texts, rates=(16000,))
 
 
 async def _run_call(leg: RemoteCallLeg, registry: FlowRegistry, services: CallServices, records: Records) -> None:

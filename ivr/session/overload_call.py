@@ -111,7 +111,7 @@ def keypad_prompt(text: str, runner: FlowRunner, step_id: str) -> str:
 
 def keypad_prompts(guard: OverloadGuard, runner: FlowRunner) -> list[str]:
     """Every keypad notice the flow can need, to synthesize with its other static prompts."""
-    return [keypad_prompt(guard.config.keypad_text, runner, step) for step in runner.flow.steps]
+    return sorted({keypad_prompt(guard.config.keypad_text, runner, step) for step in runner.flow.steps})
 
 
 def _label(runner: FlowRunner, name: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from ivr.core.audio import read_wav, resample, silence, write_wav
 from tests.conftest import REPO
-from tests.e2e.harness import events, start_call, start_server
+from tests.e2e.harness import events, finish_call, start_call, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +85,40 @@ def test_six_callers_on_two_decodes_hear_no_long_silence_and_extra_calls_get_503
     acks = log.count("says 'One moment.'")
     late = [s for s in silences if s is not None and s > 1.5]
     assert acks >= len(late), (acks, silences)
+
+
+def test_without_kamailio_the_worker_refuses_with_503_and_retry_after(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "serve", workers=1, kamailio=False, env={"IVR_OVERLOAD__MAX_CALLS": "1"})
+    try:
+        first = start_call(srv.uri, "+6 hangup", max_seconds=20)
+        srv.wait_log("says", timeout=30)  # the first call is in the flow
+        second = start_call(srv.uri, "+1 hangup", max_seconds=20)
+        out, err = second.communicate(timeout=60)
+        first.communicate(timeout=60)
+    finally:
+        srv.stop()
+    t = json.loads(out[out.find(b"{") :])
+    assert not t["answered"] and (t["end_code"], t["retry_after"]) == (503, 30), t
+    assert "refused with 503 Service Unavailable; the server asks to retry after 30 s" in err.decode()
+    assert events(t, "failed")[0]["retry_after"] == 30
+
+
+def test_saturated_speech_steps_ask_for_keys_and_take_them(tmp_path: Path) -> None:
+    # keypad_after_ms = 0 held for 0 s: recognition counts as saturated from the start, and stays so
+    env = {**OVERLOAD_ENV, "IVR_OVERLOAD__KEYPAD_AFTER_MS": "0", "IVR_OVERLOAD__KEYPAD_ENTER_SECONDS": "0",
+           "IVR_OVERLOAD__KEYPAD_HOLD_SECONDS": "1000"}  # fmt: skip
+    wav, _ = phrase_wav("order status", tmp_path)
+    srv = start_server(tmp_path / "serve", workers=1, env=env)
+    try:
+        t = finish_call(start_call(srv.uri, f"quiet play {wav}", "+3 dtmf 1", "+6 hangup", max_seconds=60), 90)
+        log = srv.log()
+    finally:
+        srv.stop()
+    assert t["answered"], t
+    notice = ("says 'Please use your keypad. Press 1 for order status, 2 for returns, 3 for store hours, "
+              "or 0 for an agent.'")  # fmt: skip
+    assert notice in log, log[-3000:]
+    assert "recognized" not in log  # the caller's words were not decoded: no decode slot was spent on them
+    assert "DTMF 1" in log and "says 'Please say or key in your five-digit order number.'" in log
+    # the order-number step asks for keys too, before its prompt is over
+    assert "says 'Please use your keypad.'" in log

@@ -21,15 +21,16 @@ from tests.console import Console, console_app
 class Floor:
     console: Console
     live: LiveFloor
+    acd: Acd
 
 
 @pytest.fixture
 async def floor(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Floor]:
-    acd = Acd([QueueConfig(name="support", callback_threshold=60)],
+    acd = Acd([QueueConfig(name="support", callback_threshold=60, overflow="", announce_interval=0)],
               [AgentConfig(id="ann", name="Ann", sip_uri="sip:ann@x", queues=("support",))])  # fmt: skip
     live = LiveFloor(acd, LiveConfig(alert_hold_seconds=0, alert_check_seconds=60))
     async for console in console_app(tmp_path, aiohttp_client, live=live):
-        yield Floor(console, live)
+        yield Floor(console, live, acd)
     await live.stop()
 
 
@@ -73,3 +74,15 @@ async def test_a_failed_callback_is_an_alert_until_a_supervisor_closes_it(floor:
 async def test_agents_cannot_see_callbacks(floor: Floor) -> None:
     agent = await floor.console.client("agent")
     assert (await agent.get("/api/callbacks")).status == 403
+
+
+async def test_a_callback_reaching_an_agent_is_not_counted_as_a_new_call(floor: Floor) -> None:
+    inbox = floor.acd.enqueue("c9", "support")  # Ann is logged out: the caller waits
+    assert inbox is not None
+    floor.acd.hold_for_callback("c9", "5551234")
+    floor.acd.start()  # Ann logs in and is offered the callback
+    floor.acd.agent_answered("c9", "ann")
+    sup = await floor.console.client("supervisor")
+    (support,) = (await (await sup.get("/api/live")).json())["queues"]
+    assert (support["offered_today"], support["answered_today"]) == (1, 0)
+    await floor.acd.stop()

@@ -114,6 +114,7 @@ class CallbackDesk:
         self.trunk_domain, self.journal, self.links = trunk_domain, journal, links
         self._wall, self._mono = wall, mono
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._undialable: set[str] = set()  # queues whose callbacks cannot be dialled (warned once)
 
     def prompts(self) -> list[str]:
         """Fixed texts of the offer and the callback, to synthesize at start-up."""
@@ -134,6 +135,9 @@ class CallbackDesk:
         if qcfg is None or ewt is None or not offers_callback(ewt, qcfg) or self.dialer is None:
             return None
         if not self.cfg.route and not self.trunk_domain:
+            if qcfg.name in self._undialable:
+                return None
+            self._undialable.add(qcfg.name)
             log.warning("queue %s offers callbacks but they cannot be dialled: set [callbacks] route or enable "
                         "[sip.trunk]", qcfg.name)  # fmt: skip
             return None

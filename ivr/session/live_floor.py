@@ -164,7 +164,8 @@ class LiveFloor:
             fields["wait"] = round(d.wait, 3)
         elif isinstance(d, Overflow):
             fields |= {"target": d.target, "reason": d.reason, "wait": round(d.wait, 3)}
-        self._publish(d.kind, entry.call_id, **fields)
+        # A callback's offers are no new calls: the day's figures and the calls in progress leave them out.
+        self._publish(f"callback_{d.kind}" if entry.callback else d.kind, entry.call_id, **fields)
 
     def callback_failed(self, row: Any) -> None:
         """CallbackWatcher: a callback failed for good; it is an alert until a supervisor closes it."""

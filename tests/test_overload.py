@@ -130,3 +130,28 @@ def test_config_section_and_validation(tmp_path) -> None:  # type: ignore[no-unt
     assert cfg.overload.max_calls == 4 and cfg.overload.ack_after_ms == 1500
     with pytest.raises(ConfigError, match="keypad_until_ms"):
         OverloadConfig(keypad_after_ms=1000, keypad_until_ms=2000)
+
+
+def test_overload_numbers_are_exported_as_metrics() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ivr.session.floor import FloorStats
+    from ivr.web.metrics import metrics_registry
+
+    clock = Clock()
+    guard = OverloadGuard(OverloadConfig(decode_slots=2, decode_seconds=0.5, max_calls=3), 2, clock)
+    for _ in range(5):
+        guard.load.begin()
+    guard.admit(3)
+    guard.acknowledgements, guard.keypad_fallbacks = 4, 1
+    floor = FloorStats(clock=clock)
+    floor.overload = guard
+    text = generate_latest(metrics_registry(lambda: floor)).decode()
+    got = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert got["ivr_decode_slots"] == 2 and got["ivr_call_capacity"] == 3
+    assert (got["ivr_decodes_in_flight"], got["ivr_decodes_queued"]) == (2, 3)
+    assert got["ivr_predicted_reply_seconds"] == pytest.approx(2 * 0.5 + 0.5)  # 4 ahead of a free slot, 2 at a time
+    assert got["ivr_calls_refused_total"] == 1
+    assert got["ivr_acknowledgements_total"] == 4 and got["ivr_keypad_fallbacks_total"] == 1
+    assert got["ivr_keypad_only"] == 0  # not held for keypad_enter_seconds yet

@@ -74,8 +74,9 @@ class TaskChange(BaseModel):
 
 def task_out(t: TaskRow) -> TaskOut:
     """The API shape of a stored task."""
-    return TaskOut(id=t.id, kind=t.kind, call_id=t.call_id, agent_id=t.agent_id, queue=t.queue, caller=t.caller,
-                   score=t.score, summary=t.summary, status=t.status, assignee=t.assignee, note=t.note,
+    return TaskOut(id=t.id, kind=t.kind, call_id=t.call_id, agent_id=t.agent_id, queue=t.queue,
+                   caller=_number(t.caller), score=t.score, summary=t.summary, status=t.status, assignee=t.assignee,
+                   note=t.note,
                    created_at=t.created_at, updated_at=t.updated_at, closed_by=t.closed_by,
                    closed_at=t.closed_at)  # fmt: skip
 
@@ -131,6 +132,12 @@ async def change_task(call: ApiCall) -> TaskOut:
         if call.ctx.live is not None:
             call.ctx.live.followups_open(await csat.open_tasks())
     return task_out(after)
+
+
+def _number(uri: str) -> str:
+    """'"Bob" <sip:+15551234@host>' -> '+15551234': the number a supervisor calls back."""
+    inner = uri.split("<", 1)[-1].split(">", 1)[0]
+    return inner.split(":", 1)[-1].split("@", 1)[0]
 
 
 def _task_id(call: ApiCall) -> int:

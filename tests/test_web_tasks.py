@@ -126,3 +126,17 @@ async def test_the_csat_report_per_agent_and_queue(floor: tuple[Console, LiveFlo
     assert "csat" in [x["name"] for x in index["reports"]]
     agent = await console.client("agent")
     assert (await agent.get("/api/reports/csat")).status == 403
+
+
+async def test_a_queue_asks_for_the_survey_from_its_console_settings(floor: tuple[Console, LiveFloor]) -> None:
+    console, _ = floor
+    sup = await console.client("supervisor")
+    r = await sup.send("PUT", "/api/queues/billing", {"wrap_up": 5, "survey": True})
+    assert r.status == 200, await r.text()
+    (billing,) = [q for q in (await r.json())["queues"] if q["name"] == "billing"]
+    assert billing["survey"] is True
+    queues, _ = await console.store.desk.roster()
+    assert [q.survey for q in queues if q.name == "billing"] == [True]  # what the running Acd is built from
+    r = await sup.send("PUT", "/api/queues/billing", {"wrap_up": 5})
+    (billing,) = [q for q in (await r.json())["queues"] if q["name"] == "billing"]
+    assert billing["survey"] is False

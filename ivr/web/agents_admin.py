@@ -52,6 +52,7 @@ class QueueOut(BaseModel):
     service_level_seconds: float
     service_level_target: float
     wait_alert_seconds: float
+    survey: bool = False  # the after-call survey when the agent hangs up first
 
 
 class Roster(BaseModel):
@@ -89,6 +90,7 @@ class QueueBody(BaseModel):
     service_level_seconds: float = Field(default=20.0, ge=0)
     service_level_target: float = Field(default=0.8, ge=0, le=1)
     wait_alert_seconds: float = Field(default=120.0, ge=0)
+    survey: bool = False  # ask callers to rate the call 1-5 after the agent hangs up first
 
 
 class Removed(BaseModel):

@@ -62,6 +62,7 @@
     f.name.value = q.name; f.name.readOnly = true;
     for (const k of [...NUMBERS, "strategy", "overflow", "no_answer"]) f[k].value = q[k];
     f.overflow_when_no_agents.checked = q.overflow_when_no_agents;
+    f.survey.checked = q.survey;
     $("queue-form-title").textContent = `Change queue ${q.name}`;
     queueForm.scrollIntoView({ block: "center" });
   }
@@ -71,7 +72,7 @@
     e.preventDefault();
     const f = queueForm.elements;
     const body = { strategy: f.strategy.value, overflow: f.overflow.value.trim(), no_answer: f.no_answer.value,
-      overflow_when_no_agents: f.overflow_when_no_agents.checked };
+      overflow_when_no_agents: f.overflow_when_no_agents.checked, survey: f.survey.checked };
     for (const k of NUMBERS) body[k] = Number(f[k].value);
     const old = roster.queues.find((q) => q.name === f.name.value);
     if (old) body.hold_music = old.hold_music;

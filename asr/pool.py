@@ -70,6 +70,11 @@ class DecodePool(Executor):
             if self._closed:
                 raise RuntimeError("cannot submit to a decode pool after shutdown")
             if not self._threads:  # started with the first job: a process that never decodes has no threads
+                # As ThreadPoolExecutor does: at interpreter exit, let running decodes finish before the
+                # interpreter goes away under them (daemon threads would be frozen mid-call in the engine).
+                register = getattr(threading, "_register_atexit", None)
+                if register is not None:
+                    register(self.shutdown)
                 for i in range(self.workers + self.background_workers):
                     thread = threading.Thread(target=self._work, name=f"{self._name}_{i}", daemon=True)
                     self._threads.append(thread)

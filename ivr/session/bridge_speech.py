@@ -126,10 +126,9 @@ class BridgeTranscript:
         if not text:
             return  # noise, not words
         now = owner.clock()
-        # what was said stays out of the log: a caller may give an agent their card number
-        log.info("call %s: %s segment of %.1f s recognized %.0f ms after its end%s", self.call_id, segment.speaker,
-                 segment.end - segment.start, (now - segment.end) * 1000,
-                 " (dropped: recognizers busy)" if segment.dropped else "")  # fmt: skip
+        if not segment.dropped:  # what was said stays out of the log: a caller may give an agent their card number
+            log.info("call %s: %s segment of %.1f s recognized %.0f ms after its end", self.call_id, segment.speaker,
+                     segment.end - segment.start, (now - segment.end) * 1000)  # fmt: skip
         self.emit(BridgedTurn(self.call_id, speaker=segment.speaker, text=text, confidence=confidence,
                               start=segment.start, end=segment.end, agent_id=self.agent_id, at=now))  # fmt: skip
 

@@ -132,7 +132,8 @@ class StoreJournal:
         if trace is None:
             return ""
         if trace.holds:  # e.g. the last words on a bridged call, still being decoded: they belong in the record
-            _, late = await asyncio.wait(trace.holds, timeout=HOLD_SECONDS)
+            # ... but a shutdown does not wait for them (decodes queued behind others could take long)
+            _, late = await asyncio.wait(trace.holds, timeout=0 if self.stopping else HOLD_SECONDS)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)

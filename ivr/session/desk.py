@@ -110,6 +110,8 @@ class AgentDesk:
         }  # fmt: skip
         turns = list(found[1]) if found else []
         book = self._book(agent_id)
+        if book.card is not None:  # the desk shows one call: the one before is done with
+            self._cards.pop(book.card.call_id, None)
         card = Card(call_id, agent_id, pop, turns, popped_at=self._wall())
         book.card, self._cards[call_id] = card, card
         waiter: asyncio.Future[None] | None = None

@@ -118,6 +118,8 @@ def _desk(call: ApiCall) -> AgentDesk:
 
 def _view(call: ApiCall, desk: AgentDesk | None, agent_id: str | None, problem: str = "") -> DeskView:
     cfg = _config(call)
+    if desk is not None and agent_id is not None and agent_id not in desk.acd.agents:
+        agent_id, problem = None, f"agent {agent_id} was taken off the roster; ask a supervisor (Agents)"
     if desk is None or agent_id is None:
         return DeskView(running=desk is not None, now=0.0, seq=0, agent=None, call=None,
                         reasons=list(cfg.not_ready_reasons), dispositions=list(cfg.dispositions),
@@ -256,7 +258,8 @@ async def save_disposition(call: ApiCall) -> DispositionSaved:
     if body.disposition not in dispositions:
         raise ApiError(400, f"pick a disposition from the list: {', '.join(dispositions)}")
     mine = await call.ctx.store.qa.agent_ids_of(call.user.username)
-    card = desk.card(next((a for a in mine if desk is not None and a in desk.acd.agents), "")) if desk else None
+    working_as = [a for a in mine if desk is not None and a in desk.acd.agents]
+    card = desk.card(working_as[0]) if desk is not None and working_as else None
     agent_id = card.agent_id if card is not None and card.call_id == call_id else ""
     if not agent_id:
         await call.ctx.store.flush(_STORE_WAIT_SECONDS)

@@ -21,13 +21,13 @@ from ivr.session.acd import Acd, queues_with_defaults
 from ivr.session.bridge_speech import BridgeSpeech
 from ivr.session.callbacks import CallbackDesk, trunk_domain
 from ivr.session.customers import customer_sources
+from ivr.session.desk import AgentDesk
 from ivr.session.floor import FloorStats, JournalTee
 from ivr.session.flow_call import FlowCall
 from ivr.session.flow_registry import FlowRegistry
 from ivr.session.hold import common_announcements, hold_music, load_hold_music
 from ivr.session.journal import StoreJournal
 from ivr.session.links import SECRET_FILE, TranscriptLinks
-from ivr.session.desk import AgentDesk
 from ivr.session.live_floor import LiveFloor
 from ivr.session.lookups import database_sources
 from ivr.session.overload import OverloadGuard
@@ -201,8 +201,8 @@ class Records:
     web: WebServer | None = None
     floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
     live: LiveFloor | None = None  # the supervisors' live floor and its event bus
-    desk: AgentDesk | None = None  # the agents' desktops
     callbacks: CallbackDesk | None = None  # callers who hung up to be called back
+    desk: AgentDesk | None = None  # the agents' desktops
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open_store(self, config: Config, services: CallServices) -> CallStore:

@@ -62,10 +62,21 @@ def build_app(ctx: WebContext) -> web.Application:
 
 def _areas() -> list[Api]:
     """The console's areas beyond accounts (each module owns its routes and pages)."""
-    from ivr.web import flows, knowledge, live, qa_call, qa_corrections, qa_privacy, qa_scores, qa_search, reports
-    from ivr.web import agent_desk, agents_admin  # the agent desktop; agents and queues
-    from ivr.web import callbacks  # callers who chose a callback; closing the failed ones
-    from ivr.web import tasks  # follow-up tasks from low survey scores
+    from ivr.web import (
+        agent_desk,  # the agent desktop
+        agents_admin,  # agents and queues, managed in the console
+        callbacks,  # callers who chose a callback; closing the failed ones
+        flows,
+        knowledge,
+        live,
+        qa_call,
+        qa_corrections,
+        qa_privacy,
+        qa_scores,
+        qa_search,
+        reports,
+        tasks,  # follow-up tasks from low survey scores
+    )
 
     return [flows.api, knowledge.api, qa_search.api, qa_call.api, qa_privacy.api, qa_scores.api, qa_corrections.api,
             reports.api, live.api, agent_desk.api, agents_admin.api, tasks.api, callbacks.api]  # fmt: skip

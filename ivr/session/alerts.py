@@ -94,9 +94,11 @@ def missed_targets(facts: FloorFacts, cfg: LiveConfig) -> list[Missed]:
                           f"{what}; call the customer, then close it (POST /api/callbacks/{callback_id}/close)"))
     if facts.followups_open > 0:
         n = facts.followups_open
-        out.append(Missed("csat_followup", "csat_followup", "",
-                          f"{n} caller{'s' if n != 1 else ''} rated the call low in the after-call survey and "
-                          f"{'wait' if n != 1 else 'waits'} for a call-back: see the follow-up tasks (/tasks)"))  # fmt: skip
+        message = (
+            f"{n} caller{'s' if n != 1 else ''} rated the call low in the after-call survey and "
+            f"{'wait' if n != 1 else 'waits'} for a call-back: see the follow-up tasks (/tasks)"
+        )
+        out.append(Missed("csat_followup", "csat_followup", "", message))
     return out
 
 

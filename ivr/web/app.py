@@ -66,6 +66,7 @@ def _areas() -> list[Api]:
         agent_desk,  # the agent desktop
         agents_admin,  # agents and queues, managed in the console
         callbacks,  # callers who chose a callback; closing the failed ones
+        customers,  # known customers, found by caller ID (VIPs first)
         flows,
         knowledge,
         live,
@@ -79,7 +80,8 @@ def _areas() -> list[Api]:
     )
 
     return [flows.api, knowledge.api, qa_search.api, qa_call.api, qa_privacy.api, qa_scores.api, qa_corrections.api,
-            reports.api, live.api, agent_desk.api, agents_admin.api, tasks.api, callbacks.api]  # fmt: skip
+            reports.api, live.api, agent_desk.api, agents_admin.api, tasks.api, callbacks.api,
+            customers.api]  # fmt: skip
 
 
 def _when(value: str | None) -> str:

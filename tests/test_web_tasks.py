@@ -140,3 +140,15 @@ async def test_a_queue_asks_for_the_survey_from_its_console_settings(floor: tupl
     r = await sup.send("PUT", "/api/queues/billing", {"wrap_up": 5})
     (billing,) = [q for q in (await r.json())["queues"] if q["name"] == "billing"]
     assert billing["survey"] is False
+
+
+async def test_the_call_page_shows_the_callers_rating(floor: tuple[Console, LiveFloor]) -> None:
+    console, _ = floor
+    qa = await console.client("qa")
+    page = await (await qa.get("/api/calls/c1")).json()
+    assert {k: page["survey"][k] for k in ("score", "method", "outcome", "agent_id")} == {
+        "score": 2, "method": "dtmf", "outcome": "answered", "agent_id": "agent"}  # fmt: skip
+    assert (await (await qa.get("/api/calls/c4")).json())["survey"]["score"] is None
+    html = await (await qa.get("/calls/c1")).text()
+    assert "rated 2 of 5" in html
+    assert "no score" in await (await qa.get("/calls/c4")).text()

@@ -236,3 +236,21 @@ async def test_scores_are_stored_and_low_ones_open_follow_up_tasks(store: CallSt
     assert [t.call_id for t in await csat.tasks(status="closed")] == ["c3"]
     with pytest.raises(TaskNotFound):
         await csat.task(9999)
+
+
+def test_the_queue_or_the_flow_asks_for_the_survey(tmp_path: Path) -> None:
+    from ivr.core.config import QueueConfig
+    from ivr.session.acd import Acd
+    from ivr.session.queueing import QueueTransfer
+
+    desk = QueueTransfer(Acd([QueueConfig(name="support", survey=True), QueueConfig(name="sales")], []), _Voice())
+
+    def call(flow: str) -> FlowCall:
+        services = CallServices(voice=_Voice(), sources={}, voicemail_dir=tmp_path)
+        return FlowCall(_Leg({}), FlowRunner(load_flow_text(flow)), services)  # type: ignore[arg-type]
+
+    without = FLOW.replace("survey: true\n", "")
+    assert desk.wants_survey(call(without), "support") is True  # the queue asks
+    assert desk.wants_survey(call(without), "sales") is False
+    assert desk.wants_survey(call(FLOW), "sales") is True  # the flow asks
+    assert desk.wants_survey(call(without), "unknown") is False

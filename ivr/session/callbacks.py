@@ -225,15 +225,6 @@ class CallbackDesk:
             log.info("callbacks: %d pending callback(s) requeued from the previous run", restored)
         return restored
 
-    async def close(self, callback_id: str, *, by: str) -> CallbackRow:
-        """A supervisor closes a failed callback (they called the customer themselves, or gave up)."""
-        if self.store is None:
-            raise IvrError("callbacks are not stored; configure [storage]")
-        row = await self.store.update(callback_id, state="closed", closed_by=by)
-        if self.watcher is not None:
-            self.watcher.callback_closed(callback_id)
-        return row
-
     async def stop(self) -> None:
         """Stop every callback task (their rows stay pending: the next start requeues them)."""
         for task in self._tasks.values():

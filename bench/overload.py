@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from bench.turn_latency import pct, phrase_wav  # noqa: E402
 from tests.e2e.harness import events, start_call, start_server  # noqa: E402
 
+PROMPTS = REPO / ".pytest_cache/d/ivr-e2e-prompts"  # kept between runs, like a deployment's var/prompts
 REPLY_SECONDS = 1.5  # a heard prompt this long is the reply; the acknowledgement is shorter
 QUIET = 0.8  # `ivr call` notes a prompt's end after this much quiet (its --quiet-ms default)
 
@@ -84,7 +85,7 @@ def main() -> int:
     srv = start_server(out / "serve", workers=math.ceil(callers / 2), env={
         "IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml"), "IVR_WORKERS__LOG_LEVEL": "1",
         "IVR_OVERLOAD__MAX_CALLS": str(args.capacity), "IVR_OVERLOAD__DECODE_SLOTS": str(args.slots),
-        "IVR_ASR__WORKERS": str(args.slots),
+        "IVR_ASR__WORKERS": str(args.slots), "IVR_TTS__CACHE_DIR": str(PROMPTS),
     })  # fmt: skip
     results: list[tuple[dict[str, Any], str]] = []
     load = []

@@ -44,6 +44,17 @@ def phrase_wav(text: str, folder: Path) -> tuple[Path, float]:
     return out, LEAD + len(speech) / 2 / 8000
 
 
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> dict[str, str]:
+    """A prompt cache kept between runs, as a deployment keeps var/prompts (see tests/web/conftest.py).
+
+    On a loaded 2-core machine a cold start pre-warms the Acme prompts for about 30 s, near the harness's limit.
+    """
+    cache = getattr(pytestconfig, "cache", None)  # None under -p no:cacheprovider: prompts made afresh
+    folder = cache.mkdir("ivr-overload-prompts") if cache is not None else tmp_path_factory.mktemp("prompts")
+    return {"IVR_TTS__CACHE_DIR": str(folder)}
+
+
 def silence_after_speech(timeline: dict, speech_end: float) -> float | None:  # type: ignore[type-arg]
     """Seconds from the caller's end of speech to the first audio they heard after it (None: nothing)."""
     plays = events(timeline, "play_start")
@@ -54,9 +65,11 @@ def silence_after_speech(timeline: dict, speech_end: float) -> float | None:  # 
     return after[0] - end if after else None
 
 
-def test_six_callers_on_two_decodes_hear_no_long_silence_and_extra_calls_get_503(tmp_path: Path) -> None:
+def test_six_callers_on_two_decodes_hear_no_long_silence_and_extra_calls_get_503(
+    tmp_path: Path, prompts: dict[str, str]
+) -> None:
     wav, speech_end = phrase_wav("order status", tmp_path)
-    srv = start_server(tmp_path / "serve", workers=3, env=OVERLOAD_ENV)
+    srv = start_server(tmp_path / "serve", workers=3, env={**OVERLOAD_ENV, **prompts})
     try:
         procs = []
         for _ in range(6):
@@ -87,8 +100,8 @@ def test_six_callers_on_two_decodes_hear_no_long_silence_and_extra_calls_get_503
     assert acks >= len(late), (acks, silences)
 
 
-def test_without_kamailio_the_worker_refuses_with_503_and_retry_after(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "serve", workers=1, kamailio=False, env={"IVR_OVERLOAD__MAX_CALLS": "1"})
+def test_without_kamailio_the_worker_refuses_with_503_and_retry_after(tmp_path: Path, prompts: dict[str, str]) -> None:
+    srv = start_server(tmp_path / "serve", workers=1, kamailio=False, env={"IVR_OVERLOAD__MAX_CALLS": "1", **prompts})
     try:
         first = start_call(srv.uri, "+6 hangup", max_seconds=20)
         srv.wait_log("says", timeout=30)  # the first call is in the flow
@@ -103,9 +116,9 @@ def test_without_kamailio_the_worker_refuses_with_503_and_retry_after(tmp_path: 
     assert events(t, "failed")[0]["retry_after"] == 30
 
 
-def test_saturated_speech_steps_ask_for_keys_and_take_them(tmp_path: Path) -> None:
+def test_saturated_speech_steps_ask_for_keys_and_take_them(tmp_path: Path, prompts: dict[str, str]) -> None:
     # keypad_after_ms = 0 held for 0 s: recognition counts as saturated from the start, and stays so
-    env = {**OVERLOAD_ENV, "IVR_OVERLOAD__KEYPAD_AFTER_MS": "0", "IVR_OVERLOAD__KEYPAD_ENTER_SECONDS": "0",
+    env = {**OVERLOAD_ENV, **prompts, "IVR_OVERLOAD__KEYPAD_AFTER_MS": "0", "IVR_OVERLOAD__KEYPAD_ENTER_SECONDS": "0",
            "IVR_OVERLOAD__KEYPAD_HOLD_SECONDS": "1000"}  # fmt: skip
     wav, _ = phrase_wav("order status", tmp_path)
     srv = start_server(tmp_path / "serve", workers=1, env=env)

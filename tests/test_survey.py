@@ -19,7 +19,16 @@ from flows.model import FlowValidationError
 from ivr.core.config import SurveyConfig
 from ivr.core.errors import ConfigError
 from ivr.core.eventqueue import EventQueue
-from ivr.core.events import AudioChunk, DtmfDigit, Event, Hangup, PlaybackDone, Transcript, TransferRequested
+from ivr.core.events import (
+    AudioChunk,
+    DtmfDigit,
+    Event,
+    Hangup,
+    PlaybackDone,
+    SpeechStarted,
+    Transcript,
+    TransferRequested,
+)
 from ivr.session.flow_call import FlowCall
 from ivr.session.services import CallServices
 from ivr.session.survey import NO_SCORE, QUESTION, REPROMPT, THANKS, AfterCallSurvey, read_answer
@@ -168,6 +177,16 @@ async def test_a_key_from_1_to_5_is_the_score(tmp_path: Path) -> None:
 async def test_a_spoken_number_is_the_score(tmp_path: Path) -> None:
     result, heard = await _survey(tmp_path, {1: _say("four")})
     assert (result.score, result.method, result.outcome) == (4, "speech", "answered")
+    assert heard == [QUESTION, THANKS]
+
+
+async def test_a_slow_decode_is_waited_for(tmp_path: Path) -> None:
+    def speak_slowly(call: FlowCall) -> None:  # decoded 0.5 s after the speech starts: past answer_seconds (0.2)
+        call.inbox.put(SpeechStarted(call.call_id, at=0.0))
+        asyncio.get_running_loop().call_later(0.5, _say("three"), call)
+
+    result, heard = await _survey(tmp_path, {1: speak_slowly})
+    assert (result.score, result.method) == (3, "speech")
     assert heard == [QUESTION, THANKS]
 
 

@@ -47,8 +47,9 @@ NO_SCORE = "Thank you for calling. Goodbye."
 # Every digit word, not just one to five: a caller who says "seven" must be heard as seven (out of range, so
 # reprompted), not forced by the grammar into the nearest allowed word.
 PHRASES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "zero")
-# Seconds a spoken answer may take to be decoded after the caller starts talking, on top of answer_seconds.
-_SPEECH_GRACE_SECONDS = 6.0
+# Once the caller starts to speak, the survey waits for the recognizer's result rather than for the silence limit:
+# on a busy machine a decode can take seconds. This bounds the wait if no result ever comes.
+_DECODE_LIMIT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class AfterCallSurvey:
         """Play a question and wait for an answer: a key or a final transcript, or None after the silence."""
         playing: str | None = await self._say(call, text, wait=False)
         deadline: float | None = None  # set once the question has played
+        hearing = False  # the caller started to speak: wait for what the recognizer makes of it
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
@@ -132,11 +134,15 @@ class AfterCallSurvey:
             except TimeoutError:
                 return None
             if isinstance(event, PlaybackDone) and event.playback_id == playing:
-                playing, deadline = None, time.monotonic() + self.config.answer_seconds
+                playing = None
+                if not hearing:
+                    deadline = time.monotonic() + self.config.answer_seconds
             elif isinstance(event, SpeechStarted):
                 await self._barge_in(call, playing)
-                if deadline is not None:
-                    deadline = max(deadline, time.monotonic() + _SPEECH_GRACE_SECONDS)
+                hearing, deadline = True, time.monotonic() + _DECODE_LIMIT_SECONDS
+            elif isinstance(event, Transcript) and event.final and not event.text.strip():
+                hearing = False  # noise, not words: the caller still has the time to answer
+                deadline = None if playing is not None else time.monotonic() + self.config.answer_seconds
             elif (answer := read_answer(event)) is not None:
                 await self._barge_in(call, playing)
                 # the caller's turn in the call's transcript (the journal stores a turn with its intent)

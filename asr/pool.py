@@ -124,6 +124,11 @@ class _Lane(Executor):
     def __init__(self, pool: DecodePool) -> None:
         self._pool = pool
 
+    @property
+    def threads(self) -> int:
+        """How many of this lane's jobs run at once (the oldest waiting ones: the lane is first in, first out)."""
+        return self._pool.background_workers or 1
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Queue a background job (a bridged call's segment)."""
         return self._pool._submit(self._pool._background, fn, args, kwargs)

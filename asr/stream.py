@@ -215,6 +215,16 @@ class ExecutorRecognizer:
         )
 
     @property
+    def threads(self) -> int:
+        """How many of this recognizer's decodes run at once."""
+        lane = getattr(self._executor, "threads", None)
+        if isinstance(lane, int):
+            return lane
+        if isinstance(self._executor, DecodePool):
+            return self._executor.workers + self._executor.background_workers
+        return int(getattr(self._executor, "_max_workers", 1))
+
+    @property
     def backlog(self) -> int:
         """Decode jobs waiting for a free recognizer thread (the decode backlog on /metrics)."""
         if isinstance(self._executor, DecodePool):

@@ -273,7 +273,7 @@ class BridgeSpeechConfig:
 
     enabled: bool = True
     trailing_silence_ms: int = 800  # the pause that ends a segment (longer than a bot turn's: fewer decodes)
-    max_backlog: int = 40  # segments waiting for a recognizer thread; past this the oldest is dropped
+    max_backlog: int = 12  # segments waiting for a recognizer thread; past this the oldest waiting is dropped
 
 
 @dataclass(frozen=True)

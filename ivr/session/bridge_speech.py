@@ -8,8 +8,8 @@ recognized segment becomes a BridgedTurn in the call's journal, which stores it 
 with its offsets) and publishes it on the CallBus, so the live transcript grows while the call is up.
 
 Decoding can fall behind on a busy machine (every bridged call talks all the time; a bot turn only now and then).
-Segments waiting beyond `[bridge_speech] max_backlog` are dropped, oldest first, and recorded as NOT_TRANSCRIBED,
-so a reviewer sees that someone spoke there.
+Segments waiting beyond `[bridge_speech] max_backlog` are dropped, the oldest waiting first (never one being decoded),
+and recorded as NOT_TRANSCRIBED, so a reviewer sees that someone spoke there.
 """
 
 from __future__ import annotations
@@ -164,6 +164,9 @@ class BridgeSpeech:
         self.rate = recognizer.capabilities.sample_rate
         self.clock = clock
         self.dropped = 0  # segments dropped because decoding fell behind, since start
+        # The recognizer's lane is first in, first out: its oldest segments are the ones being decoded now, and
+        # dropping those would waste the work done and, when segments come faster than decodes, starve every one.
+        self._running = max(1, int(getattr(recognizer, "threads", 1)))
         self._waiting: deque[_Segment] = deque()  # every call's segments in decoding, oldest first
 
     def start(self, call_id: str, caller: Party, agent: Party, *, agent_id: str = "",
@@ -190,15 +193,16 @@ class BridgeSpeech:
 
     @property
     def backlog(self) -> int:
-        """Bridged segments submitted and not yet recognized, across calls."""
-        return len(self._waiting)
+        """Bridged segments waiting for a recognizer thread (submitted, not being decoded), across calls."""
+        return max(0, len(self._waiting) - self._running)
 
     def _queued(self, segment: _Segment) -> None:
         self._waiting.append(segment)
-        while len(self._waiting) > self.config.max_backlog:
-            oldest = self._waiting.popleft()
+        while len(self._waiting) - self._running > self.config.max_backlog:
+            oldest = self._waiting[self._running]  # the oldest that is waiting, not being decoded
+            del self._waiting[self._running]
             log.warning("bridged speech: %d segments waiting for a recognizer; the oldest (%s, %.1f s) is dropped",
-                        len(self._waiting) + 1, oldest.speaker, oldest.end - oldest.start)  # fmt: skip
+                        len(self._waiting) - self._running + 1, oldest.speaker, oldest.end - oldest.start)  # fmt: skip
             self._drop(oldest)
 
     def _drop(self, segment: _Segment) -> None:

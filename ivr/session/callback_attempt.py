@@ -97,6 +97,8 @@ class CallbackAttempt:
             return failure
         intro.cancel()
         await asyncio.gather(intro, return_exceptions=True)
+        with contextlib.suppress(TelephonyError):
+            await agent_leg.stop_playback()  # the rest of the intro would talk over the caller
         desk.event("callback_connected", cb, agent_id=agent_id, detail=cb.row.number)
         log.info("callback %s: caller %s answered; bridged to agent %s", cb.row.id, cb.row.number, agent_id)
         try:

@@ -88,10 +88,12 @@ def test_accepted_callback_rings_the_agent_then_the_caller_and_bridges_them(desk
     ann_rang = next(e["wall"] for e in a["events"] if e["event"] == "incoming")
     home_rang = next(e["wall"] for e in h["events"] if e["event"] == "incoming")
     assert ann_rang < home_rang  # the agent first, then the caller
-    # The bridge carries the caller's "five" (played 4 s after the caller answered) to Ann.
+    # Once the caller answers, Ann's intro stops and the caller's announcement is theirs alone: what Ann hears
+    # then is the caller's "five" (played 4 s after they answered), which crossed the bridge.
     pcm = (tmp_path / "ann.wav").read_bytes()[44:]
-    start = home_rang - ann_rang + 4.0
-    assert loud_seconds(pcm[int(start * 32000) : int((start + 2.0) * 32000)], 16000) > 0.2
+    start = home_rang - ann_rang + 1.0
+    assert loud_seconds(pcm[int(start * 32000) : int((start + 3.0) * 32000)], 16000) == 0  # before the "five"
+    assert loud_seconds(pcm[int((start + 3.0) * 32000) : int((start + 7.0) * 32000)], 16000) > 0.2
     assert loud_seconds((tmp_path / "home.wav").read_bytes()[44:], 16000) > 1.5  # the announcement
     d = desk.detail(call_id)
     assert d.status == "callback"
@@ -111,9 +113,8 @@ def test_an_invalid_number_is_asked_again_then_the_caller_keeps_waiting(desk: De
     log = desk.srv.log()
     assert "callback number '123' refused (attempt 1)" in log
     assert "callback number '12' refused (attempt 2)" in log
-    other.kill()
-    ann1.kill()
-    time.sleep(1)
+    finish_call(ann1, timeout=60)
+    finish_call(other, timeout=60)
     rows = _callbacks(desk)
     assert all(r.number not in ("123", "12") for r in rows)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +158,42 @@ def test_overload_numbers_are_exported_as_metrics() -> None:
     assert got["ivr_calls_refused_total"] == 1
     assert got["ivr_acknowledgements_total"] == 4 and got["ivr_keypad_fallbacks_total"] == 1
     assert got["ivr_keypad_only"] == 0  # not held for keypad_enter_seconds yet
+
+
+SLOW_FLOW = """flow: slow
+title: a decode slower than the no-input timeout
+start: menu
+defaults: {timeout: 0.5, on_failure: bye, no_input_prompt: "Sorry, I didn't hear anything."}
+steps:
+  menu:
+    kind: menu
+    prompt: Say sales or press 1.
+    options:
+      - {keys: "1", phrases: [sales], next: bye}
+  bye:
+    kind: hangup
+    text: Bye.
+    reason: done
+"""
+
+
+async def test_a_decode_slower_than_the_no_input_timeout_is_no_no_input(tmp_path: Path) -> None:
+    from flows.loader import load_flow_text
+    from ivr.core.events import SpeechEnded, SpeechStarted, Transcript
+    from ivr.session.flow_call import FlowCall
+    from ivr.session.services import CallServices
+    from tests.test_flow_call_typeahead import Journal, Leg, Voice, until
+
+    leg, journal = Leg(), Journal()
+    services = CallServices(voice=Voice(), sources={}, voicemail_dir=tmp_path, journal=journal)
+    call = FlowCall(leg, FlowRunner(load_flow_text(SLOW_FLOW)), services)  # type: ignore[arg-type]
+    task = asyncio.create_task(call.run())
+    await until(lambda: "Say sales or press 1." in journal.said)
+    call.inbox.put(SpeechStarted(call.call_id))  # the caller cuts the prompt off: its PlaybackDone follows
+    await asyncio.sleep(0.1)
+    call.inbox.put(SpeechEnded(call.call_id, at=time.monotonic()))
+    await asyncio.sleep(1.2)  # the decode waits in a saturated pool, longer than the 0.5 s no-input timeout
+    assert "Sorry, I didn't hear anything." not in journal.said, journal.said
+    call.inbox.put(Transcript(call.call_id, text="sales", final=True, confidence=0.9))
+    await asyncio.wait_for(task, 3)
+    assert journal.said == ["Say sales or press 1.", "Bye."]

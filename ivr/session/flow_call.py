@@ -77,6 +77,7 @@ class FlowCall:
         self._pause_after: set[str] | None = None  # prompts queued before it, which the recording keeps
         self._typeahead = Typeahead()
         self._step = ""  # the flow step last journaled as entered
+        self._caller_turn = False  # the caller spoke in a speech turn whose transcript has not come yet
         self.customer: dict[str, Any] | None = None  # who the caller is, once a customers lookup found them
         self._diverted: asyncio.Queue[Event] | None = None  # another dialog (the survey) takes the input
 
@@ -152,7 +153,10 @@ class FlowCall:
                 self._pause_now()
                 await self._barge_in("speech")
                 self._cancel_timer()  # the caller is talking: no-input does not apply
+                self._caller_turn = True  # ... nor when the prompt they cut off reports its end
         elif isinstance(event, Transcript):
+            if event.final:
+                self._caller_turn = False  # a slow decode (overload) must not earn the caller a no-input reprompt
             if not event.final or self.listen is None:
                 return
             if event.sensitive and self._secret is None:
@@ -287,7 +291,7 @@ class FlowCall:
             await self.leg.stop_playback()
 
     async def _prompts_finished(self) -> None:
-        if self.listen is not None:
+        if self.listen is not None and not self._caller_turn:
             self._start_timer(self.listen.timeout)
         pending, self._after_prompts = self._after_prompts, []
         for fn in pending:

@@ -35,6 +35,7 @@ class OverloadWatch:
         self.voice = voice
         self._armed: dict[str, asyncio.TimerHandle] = {}
         self._waiting: set[str] = set()  # calls whose caller has spoken and waits for the reply
+        self._pcm: bytes | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def event(self, call: Any, event: Event) -> None:
@@ -77,8 +78,11 @@ class OverloadWatch:
 
     async def _play(self, call: Any, why: str) -> None:
         text = self.guard.config.ack_text
+        asked = asyncio.get_running_loop().time()  # the next one is timed from here: a busy loop must not widen the gap
         try:
-            pcm = await self.voice.say(text, RATE)  # pre-synthesized at start-up: a cache hit
+            if self._pcm is None:  # pre-synthesized at start-up: a cache hit, then kept here (no disk read each time)
+                self._pcm = await self.voice.say(text, RATE)
+            pcm = self._pcm
             await call.leg.play(pcm, RATE)  # not a flow prompt: the reply queues behind it on the leg
         except Exception as exc:  # the caller hung up meanwhile, or the worker went away
             log.info("call %s: acknowledgement not played: %r", call.call_id, exc)
@@ -87,7 +91,8 @@ class OverloadWatch:
         log.info("call %s says %r (%s: %d decodes running, %d queued, %.2f s a decode)", call.call_id, text, why,
                  load.in_flight, load.queued, load.expected_seconds())  # fmt: skip
         if call.call_id in self._waiting:  # a long wait is never silent for long: say it again if it goes on
-            self._arm(call, len(pcm) / 2 / RATE + self.guard.config.ack_after_ms / 1000, "still waiting")
+            due = asked + len(pcm) / 2 / RATE + self.guard.config.ack_after_ms / 1000
+            self._arm(call, due - asyncio.get_running_loop().time(), "still waiting")
 
 
 def keypad_listen(guard: OverloadGuard, runner: FlowRunner, step: str, listen: Listen) -> tuple[Listen, str]:

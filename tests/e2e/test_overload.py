@@ -21,6 +21,7 @@ from tests.e2e.harness import events, finish_call, start_call, start_server
 pytestmark = pytest.mark.e2e
 
 LEAD = 0.2  # seconds of quiet before the phrase in the caller's file
+PAD = 0.5  # ... and after it
 OVERLOAD_ENV = {
     "IVR_FLOWS__DEFAULT": str(REPO / "flows" / "acme_retail.yaml"),
     "IVR_OVERLOAD__DECODE_SLOTS": "2",
@@ -40,7 +41,7 @@ def phrase_wav(text: str, folder: Path) -> tuple[Path, float]:
     loud = np.flatnonzero(np.abs(samples) > 32768 * 10 ** (-45 / 20))
     speech = samples[loud[0] : loud[-1] + 1].tobytes()
     out = folder / "phrase.wav"
-    write_wav(out, silence(LEAD, 8000) + speech + silence(0.5, 8000), 8000)
+    write_wav(out, silence(LEAD, 8000) + speech + silence(PAD, 8000), 8000)
     return out, LEAD + len(speech) / 2 / 8000
 
 
@@ -57,10 +58,11 @@ def prompts(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Confi
 
 def silence_after_speech(timeline: dict, speech_end: float) -> float | None:  # type: ignore[type-arg]
     """Seconds from the caller's end of speech to the first audio they heard after it (None: nothing)."""
-    plays = events(timeline, "play_start")
+    plays, ends = events(timeline, "play_start"), events(timeline, "play_end")
     if not plays:
         return None
-    end = plays[0]["t"] + speech_end  # play_start is noted as the player connects: its first frame leaves at once
+    # from the end of the file less its quiet tail: a caller short of CPU sends its audio late (stretched)
+    end = ends[0]["t"] - PAD if ends else plays[0]["t"] + speech_end
     after = [e["t"] for e in events(timeline, "prompt_start") if e["t"] > end]
     return after[0] - end if after else None
 

@@ -8,10 +8,12 @@ speech (FSDD recordings through the product's recognizer). The score is read bac
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,20 +77,19 @@ class Floor:
         return self.query(lambda s: CsatStore(s).tasks())  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="module")
-def floor(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Floor]:
+def _start(factory: pytest.TempPathFactory, config: pytest.Config, *, queue_survey: bool, flow: Path) -> Floor:
     ann = free_port()
     # Prompts are kept between runs (as tests/web does): a cold start synthesizes the whole hotline first, which
     # on a loaded 2-core machine can outlast the harness's start-up limit.
-    cache = getattr(pytestconfig, "cache", None)
-    prompts = cache.mkdir("ivr-survey-prompts") if cache is not None else tmp_path_factory.mktemp("prompts")
+    cache = getattr(config, "cache", None)
+    prompts = cache.mkdir("ivr-survey-prompts") if cache is not None else factory.mktemp("prompts")
     toml = f"""
 [[queues]]
 name = "support"
 ring_timeout = 4
 wrap_up = 0.5
 overflow = ""
-survey = true
+survey = {"true" if queue_survey else "false"}
 
 [[agents]]
 id = "ann"
@@ -96,10 +97,16 @@ name = "Ann"
 sip_uri = "sip:ann@127.0.0.1:{ann}"
 queues = ["support"]
 """
-    env = {"IVR_FLOWS__DEFAULT": str(REPO / "flows/acme_retail.yaml"), "IVR_TTS__CACHE_DIR": str(prompts)}
-    srv = start_server(tmp_path_factory.mktemp("survey"), env=env, extra_toml=toml)
-    yield Floor(srv, ann)
-    assert_clean_exit(srv)
+    env = {"IVR_FLOWS__DEFAULT": str(flow), "IVR_TTS__CACHE_DIR": str(prompts)}
+    return Floor(start_server(factory.mktemp("survey"), env=env, extra_toml=toml), ann)
+
+
+@pytest.fixture(scope="module")
+def floor(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Floor]:
+    """The Acme hotline; its 'support' queue asks for the survey."""
+    f = _start(tmp_path_factory, pytestconfig, queue_survey=True, flow=REPO / "flows/acme_retail.yaml")
+    yield f
+    assert_clean_exit(f.srv)
 
 
 def _said(d: CallDetail) -> list[tuple[str, str]]:
@@ -172,3 +179,22 @@ def test_metrics_count_the_surveys(floor: Floor) -> None:
     assert counts["ivr_surveys_offered_total"] >= 3  # the tests above: 2, 7-then-9, four
     assert counts["ivr_surveys_answered_total"] >= 2
     assert counts['ivr_survey_score_bucket{le="2"}'] >= 1
+
+
+def test_a_flow_asks_for_the_survey_when_its_queue_does_not(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> None:
+    flows = tmp_path_factory.mktemp("flows")
+    text = (REPO / "flows/acme_retail.yaml").read_text()
+    (flows / "acme_retail.yaml").write_text(text.replace("\nstart: greeting\n", "\nstart: greeting\nsurvey: true\n", 1))
+    shutil.copy(REPO / "flows/acme_faq.yaml", flows / "acme_faq.yaml")  # its knowledge base, beside it
+    f = _start(tmp_path_factory, pytestconfig, queue_survey=False, flow=flows / "acme_retail.yaml")
+    try:
+        c, call_id = f.call(f"{ANSWER_AT} dtmf 5")
+        survey = f.survey(call_id)
+        assert survey is not None, f.log_of(call_id)
+        assert (survey["score"], survey["method"], survey["agent_id"]) == (5, "dtmf", "ann")
+        assert not [t for t in f.tasks() if t.call_id == call_id]  # 5 opens no follow-up
+        assert c["ended_by"] == "remote"
+    finally:
+        assert_clean_exit(f.srv)

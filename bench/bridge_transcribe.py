@@ -87,8 +87,11 @@ def run(name: str, bridged: int, transcribe: bool, args: argparse.Namespace, aud
         "IVR_WORKERS__LOG_LEVEL": "1",
         "IVR_TTS__CACHE_DIR": str(PROMPTS),
         "IVR_BRIDGE_SPEECH__ENABLED": str(transcribe).lower(),
-        # the overload guard would admit only ~10 calls on 2 cores (it plans for bot turns); all must get in
+        # The overload guard would admit only ~10 calls on 2 cores (it plans for bot turns), and on a loaded
+        # machine it turns speech steps to keys and says "one moment": measured here is the turn itself.
         "IVR_OVERLOAD__MAX_CALLS": str(bridged + args.bot + 4),
+        "IVR_OVERLOAD__KEYPAD_AFTER_MS": "600000",
+        "IVR_OVERLOAD__ACK_AFTER_MS": "600000",
     }
     toml = _agents_toml(ports) if bridged else ""
     # Start-up loads the flow's intent model and pre-warms prompts: minutes on a machine other jobs keep busy.
@@ -121,7 +124,7 @@ def run(name: str, bridged: int, transcribe: bool, args: argparse.Namespace, aud
             nonlocal bot_calls
             while time.monotonic() < stop_at:
                 # said over the menu prompt (barge-in), so a call is one turn and a few seconds long
-                run_call(srv.uri, f"3.5 play {audio['bot']}", "+7 hangup", max_seconds=40, extra=("--user", "bot"))
+                run_call(srv.uri, f"3.5 play {audio['bot']}", "+12 hangup", max_seconds=40, extra=("--user", "bot"))
                 bot_calls += 1
 
         loops = [threading.Thread(target=bot_loop) for _ in range(args.bot)]

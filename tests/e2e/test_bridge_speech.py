@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from asr.corpus import DigitTake, spoken_digits
+from ivr.core.audio import write_wav
 from tests.conftest import FSDD
 from tests.e2e.conftest import assert_clean_exit
 from tests.e2e.harness import IVR, IvrServer, finish_call, free_port, start_call, start_server, wait_listening
@@ -99,17 +101,35 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
+_NUMBERS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())} | {"oh": "0"}
+
+
+def _digits(text: str) -> str:
+    """The digits said, whether the recognizer wrote '4, 0, 7', '407' or 'four oh seven'."""
+    return "".join(_NUMBERS.get(w, w if w.isdigit() else "") for w in re.findall(r"[a-z]+|\d", text.lower()))
+
+
+def _reading(digits: str, path: Path) -> Path:
+    """An agent reading digits (real FSDD takes of one speaker, joined as in a spoken number)."""
+    takes = [DigitTake(FSDD / f"{d}_george_{i}.wav", int(d), "george") for i, d in enumerate(digits)]
+    write_wav(path, spoken_digits(takes), 8000)
+    return path
+
+
 def test_caller_and_agent_are_transcribed_each_on_their_own_channel_while_the_call_is_up(
-    server: tuple[IvrServer, int],
+    server: tuple[IvrServer, int], tmp_path: Path
 ) -> None:
     srv, port = server
+    reading1, reading2 = _reading("407", tmp_path / "407.wav"), _reading("25", tmp_path / "25.wav")
     live = LiveStream(srv)
     try:
-        # The agent says "three", then "seven"; the caller, once the hold music has stopped, "order status".
-        agent = start_call("", f"1.0 play {FSDD / '3_lucas_0.wav'}", f"+2.0 play {FSDD / '7_jackson_0.wav'}",
-                           "10.0 hangup", extra=("--listen", "--port", str(port), "--max-seconds", "40"))  # fmt: skip
+        # The agent reads 4 0 7, then 2 5; the caller, once the hold music has stopped, says "order status".
+        agent = start_call("", f"1.0 play {reading1}", f"+3.0 play {reading2}",
+                           "12.0 hangup", extra=("--listen", "--port", str(port), "--max-seconds", "40"))  # fmt: skip
         wait_listening(agent)
-        caller = start_call(srv.uri, "1.5 dtmf 0", "quiet wait", "+3.5 say order status", max_seconds=40)
+        # Two quiet periods after the key: the hold prompt or music has ended, so the call is bridged by then.
+        caller = start_call(srv.uri, "1.5 dtmf 0", "quiet wait", "quiet wait", "+0.5 say order status",
+                            max_seconds=40)  # fmt: skip
         a, c = finish_call(agent), finish_call(caller)
         assert a["answered"] and c["answered"] and c["ended_by"] == "remote"  # the agent hung up
         call_id = a["headers"]["X-IVR-Call-ID"]
@@ -123,7 +143,7 @@ def test_caller_and_agent_are_transcribed_each_on_their_own_channel_while_the_ca
     agent_turns = [(text, start) for speaker, text, start in said if speaker == "agent"]
     caller_bridged = [text for speaker, text, _ in said if speaker == "caller" and "order" in _words(text)]
     assert len(agent_turns) == 2, said  # one turn per digit: each segment of the agent's speech
-    assert {"three", "3"} & _words(agent_turns[0][0]) and {"seven", "7"} & _words(agent_turns[1][0]), said
+    assert (_digits(agent_turns[0][0]), _digits(agent_turns[1][0])) == ("407", "25"), said
     starts = [start for _, start in agent_turns]
     assert starts[0] is not None and starts[1] is not None and 0 < starts[0] < starts[1]  # offsets into the recording
     assert caller_bridged and "status" in _words(caller_bridged[0]), said  # the caller's own channel

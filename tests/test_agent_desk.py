@@ -65,8 +65,10 @@ async def desk(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Desk]:
 
 def _flow_call(call_id: str) -> Any:
     """What the pop reads of a FlowCall: id, state (variables), leg, and the flow's steps (a sensitive one)."""
-    state = RunState(call_id, "1", variables={"caller": "+15550001", "order_number": "12345", "card": "4111",
-                                              "last": {"intent": "agent"}})  # fmt: skip
+    visits = {"greeting": 1, "lookup_caller": 1, "main_menu": 1}  # the runner's: every step, waited at or not
+    variables = {"caller": "+15550001", "order_number": "12345", "card": "4111", "last": {"intent": "agent"},
+                 "visits": visits}  # fmt: skip
+    state = RunState(call_id, "1", variables=variables)
     card_step = SimpleNamespace(sensitive=True, settings=SimpleNamespace(into="card"))
     return SimpleNamespace(call_id=call_id, state=state, leg=SimpleNamespace(caller="sip:+15550001@127.0.0.1"),
                            runner=SimpleNamespace(flow=SimpleNamespace(steps={"card": card_step})))  # fmt: skip
@@ -141,7 +143,7 @@ async def test_the_pop_reaches_the_open_desk_before_the_dial_and_the_call_grows_
     pop = next(r for r in records if r["kind"] == "screen_pop")
     p = pop["pop"]
     assert (p["caller"], p["intent"], p["queue"], p["path"], p["flow"]) == (
-        "+15550001", "agent", "support", ["greeting", "main_menu"], "acme_retail")  # fmt: skip
+        "+15550001", "agent", "support", ["greeting", "lookup_caller", "main_menu"], "acme_retail")  # fmt: skip
     assert p["slots"] == {"order_number": "12345", "card": "••••"}  # the sensitive step's value is masked
     assert [t["text"] for t in pop["turns"]] == ["Welcome to Acme.", "How can I help?"]
 

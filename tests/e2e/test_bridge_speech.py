@@ -142,7 +142,7 @@ def test_caller_and_agent_are_transcribed_each_on_their_own_channel_while_the_ca
     said = [(t.speaker, t.text, t.start_offset) for t in d.turns]
     agent_turns = [(text, start) for speaker, text, start in said if speaker == "agent"]
     caller_bridged = [text for speaker, text, _ in said if speaker == "caller" and "order" in _words(text)]
-    assert len(agent_turns) == 2, said  # one turn per digit: each segment of the agent's speech
+    assert len(agent_turns) == 2, said  # one turn per reading: each segment of the agent's speech
     assert (_digits(agent_turns[0][0]), _digits(agent_turns[1][0])) == ("407", "25"), said
     starts = [start for _, start in agent_turns]
     assert starts[0] is not None and starts[1] is not None and 0 < starts[0] < starts[1]  # offsets into the recording

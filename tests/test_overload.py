@@ -76,6 +76,12 @@ def test_guard_capacity_from_decode_time_or_config() -> None:
     auto = OverloadGuard(OverloadConfig(decode_slots=2, decode_seconds=0.8, turn_interval_seconds=8.0), 2, clock)
     # 2 slots / 0.8 s = 2.5 decodes a second, half of it planned, a turn every 8 s: 10 calls
     assert auto.call_capacity() == 10
+    # planned capacity: calls that do not speak are not refused while no decode waits for a slot ...
+    assert auto.admit(10) and auto.admit(50) and auto.calls_refused == 0
+    tokens = [auto.load.begin() for _ in range(3)]
+    assert auto.admit(9) and not auto.admit(10) and auto.calls_refused == 1  # ... but are once one does
+    for t in tokens:
+        auto.load.end(t, completed=False)
     auto.load.decode_seconds = 4.0  # a slow engine on a busy machine: never fewer calls than slots
     assert auto.call_capacity() == 2
     fixed = OverloadGuard(OverloadConfig(max_calls=4, retry_after_seconds=7), 2, clock)

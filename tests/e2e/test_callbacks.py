@@ -69,7 +69,7 @@ def _callbacks(desk: Desk) -> list[Any]:
 
 
 def test_accepted_callback_rings_the_agent_then_the_caller_and_bridges_them(desk: Desk, tmp_path: Path) -> None:
-    ann1, other = _busy_ann(desk, 16.0)
+    ann1, other = _busy_ann(desk, 45.0)  # long enough for a slow `ivr call` start-up on a loaded machine
     home = desk.agent(desk.home, f"4.0 play {FSDD / '5_nicolas_0.wav'}", "9.0 hangup",  # type: ignore[attr-defined]
                       extra=("--record", str(tmp_path / "home.wav"), "--max-seconds", "90"))  # fmt: skip
     caller = start_call(desk.srv.uri, "1.5 dtmf 0", "+6.5 dtmf 1", "+5.0 dtmf 1", max_seconds=40,
@@ -121,7 +121,7 @@ def test_an_invalid_number_is_asked_again_then_the_caller_keeps_waiting(desk: De
 
 def test_a_callback_the_caller_does_not_answer_is_retried_then_reported_failed(desk: Desk) -> None:
     time.sleep(4)  # Ann's wrap-up after the last test
-    ann1, other = _busy_ann(desk, 14.0)
+    ann1, other = _busy_ann(desk, 45.0)  # busy until the caller below has accepted, even on a loaded machine
     busy = desk.agent(desk.home, extra=("--answer-code", "486", "--max-seconds", "90"))  # type: ignore[attr-defined]
     caller = start_call(desk.srv.uri, "1.5 dtmf 0", "+6.5 dtmf 1", "+5.0 dtmf 1", max_seconds=40,
                         extra=("--user", "5559876"))  # fmt: skip

@@ -18,9 +18,9 @@ from typing import Protocol
 
 from ivr.core.config import AgentConfig, QueueConfig
 from ivr.queues import AgentState, AgentStateChanged, Decision, Offer, Overflow
-from ivr.queues.roster import AgentStatus, agent_status, apply_roster
 from ivr.queues.callback import CallbackDistributor
 from ivr.queues.model import QueueEntry
+from ivr.queues.roster import AgentStatus, agent_status, apply_roster
 
 log = logging.getLogger("ivr.acd")
 

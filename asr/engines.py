@@ -15,7 +15,7 @@ from ivr.core.interfaces import Recognizer
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("auto", "vosk", "whisper", "pocketsphinx")
+ENGINES = ("auto", "vosk", "moonshine", "whisper", "pocketsphinx")
 ENGLISH_DEFAULT = "whisper"  # chosen by bench/asr_accuracy.py: see docs/asr.md
 
 
@@ -48,7 +48,11 @@ def load_recognizer(
             )
         engine = ENGLISH_DEFAULT
         log.info("no Vosk model for %r; using the bundled English engine (%s)", config.language, engine)
-    if engine == "whisper":
+    if engine == "moonshine":
+        from asr.moonshine_engine import MoonshineRecognizer
+
+        recognizer = MoonshineRecognizer(**common)
+    elif engine == "whisper":
         from asr.whisper_engine import WhisperRecognizer
 
         recognizer = WhisperRecognizer(**common)

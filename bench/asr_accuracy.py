@@ -1,6 +1,6 @@
 """Digit accuracy of each English engine on telephone audio.
 
-    /work/venv/bin/python bench/asr_accuracy.py [--engines whisper,pocketsphinx] [--sequences 40]
+    .venv/bin/python bench/asr_accuracy.py [--engines moonshine,moonshine+whisper,whisper,pocketsphinx] [--sequences 40]
 
 Every FSDD take (400) is padded with 0.3 s of line hiss, sent through a G.711 μ-law line and fed to
 a recognizer stream at 8 kHz in 20 ms frames with a strict digits grammar, as a call would. Five-digit
@@ -89,6 +89,9 @@ async def bench_engine(engine: str, sequences: int, limit: int, grammar: Grammar
         seq_cpu += time.process_time() - c0
         seq_audio += len(pcm) / 2 / LINE_RATE
         seq_right += words_to_digits(text) == "".join(str(t.digit) for t in seq)
+    second = getattr(recognizer, "second_passes", None)
+    if second is not None:
+        print(f"{engine}: {second} of {len(takes) + sequences} utterances decoded again by the second pass")
     close = getattr(recognizer, "close", None)
     if close is not None:
         close()
@@ -114,7 +117,7 @@ def _pct(pair: tuple[int, int]) -> str:
 def main() -> None:
     """Run the benchmark and print one table row per engine."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engines", default="whisper,pocketsphinx")
+    parser.add_argument("--engines", default="moonshine,moonshine+whisper,whisper,pocketsphinx")
     parser.add_argument("--sequences", type=int, default=40, help="how many 5-digit sequences")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N takes (0 = all 400)")
     parser.add_argument("--no-grammar", action="store_true", help="free recognition instead of a digits grammar")

@@ -93,8 +93,8 @@ async def test_free_speech_wideband_and_over_a_phone_line(recognizer: MoonshineR
             assert said in " ".join(heard.lower().replace(",", " ").replace(".", " ").split())
     finally:
         wideband.close()
-    heard = (await recognize(recognizer, card(3), None))[-1]
-    assert "seven of clubs" in heard.text.lower() and heard.confidence > 0.3
+    phone = (await recognize(recognizer, card(3), None))[-1]
+    assert "seven of clubs" in phone.text.lower() and phone.confidence > 0.3
 
 
 async def test_a_grammar_phrase_of_several_words(recognizer: MoonshineRecognizer) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 from asr.corpus import DIGIT_WORDS, data_dir, digit_sequences, digit_takes, line_noise, phone_line, spoken_digits
 from asr.engines import load_recognizer
-from asr.moonshine_engine import MoonshineRecognizer, narrowband
+from asr.moonshine_engine import MoonshineRecognizer
 from asr.moonshine_model import bundled_moonshine_dir, prepare_moonshine, verify_conversion
 from asr.moonshine_tokens import MoonshineTokenizer
-from ivr.core.audio import read_wav, resample, silence
+from ivr.core.audio import read_wav, silence
 from ivr.core.config import AsrConfig
 from ivr.core.errors import ModelError
 from ivr.core.events import Transcript
@@ -117,12 +116,6 @@ async def test_a_hint_grammar_does_not_force_other_speech_into_its_phrases(recog
 async def test_no_speech_gives_no_text(recognizer: MoonshineRecognizer, pcm: bytes, grammar: Grammar | None) -> None:
     out = await recognize(recognizer, pcm, grammar)
     assert len(out) == 1 and out[0].final and out[0].text == ""
-
-
-def test_telephone_audio_is_told_from_wideband() -> None:
-    as_16k = np.frombuffer(resample(card(1), RATE, 16000), dtype="<i2").astype(np.float32) / 32768
-    wide = np.frombuffer(card(1, 16000, line=False), dtype="<i2").astype(np.float32) / 32768
-    assert narrowband(as_16k) and not narrowband(wide)
 
 
 def test_the_engine_is_chosen_by_config() -> None:

@@ -46,19 +46,19 @@ async def test_a_sure_answer_is_moonshines(recognizer: TwoPassRecognizer) -> Non
 
 
 async def test_an_unsure_answer_is_decoded_again(recognizer: TwoPassRecognizer) -> None:
-    # Moonshine hears "zero" here with a confidence of 0.15; Whisper hears "four"
-    audio = np.frombuffer(resample(take("4_jackson_0.wav"), RATE, 16000), dtype="<i2").astype(np.float32) / 32768
+    # Moonshine hears "five" here with a confidence of 0.17; Whisper hears "four"
+    audio = np.frombuffer(resample(take("4_nicolas_0.wav"), RATE, 16000), dtype="<i2").astype(np.float32) / 32768
     first = recognizer.first.recognize(audio, DIGITS)
     assert first.confidence < recognizer.unsure_below
     before = recognizer.second_passes
-    heard = await asyncio.wait_for(recognize(recognizer, take("4_jackson_0.wav")), 60)
+    heard = await asyncio.wait_for(recognize(recognizer, take("4_nicolas_0.wav")), 60)
     assert heard.text == "four"
     assert recognizer.second_passes == before + 1
 
 
 async def test_no_second_pass_while_another_decode_runs(recognizer: TwoPassRecognizer) -> None:
     before, skipped = recognizer.second_passes, recognizer.skipped
-    both = [recognize(recognizer, take("4_jackson_0.wav")), recognize(recognizer, take("4_lucas_0.wav"))]
+    both = [recognize(recognizer, take("4_nicolas_0.wav")), recognize(recognizer, take("5_nicolas_7.wav"))]
     await asyncio.wait_for(asyncio.gather(*both), 60)
     # the first to be unsure finds the other still decoding; only the last one gets Whisper
     assert recognizer.skipped == skipped + 1

@@ -16,7 +16,7 @@ from ivr.core.interfaces import Recognizer
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "vosk", "moonshine", "moonshine+whisper", "whisper", "pocketsphinx")
-ENGLISH_DEFAULT = "whisper"  # chosen by bench/asr_accuracy.py: see docs/asr.md
+ENGLISH_DEFAULT = "moonshine+whisper"  # chosen by bench/asr_accuracy.py and bench/intent_*.py: see docs/asr.md
 
 
 def load_recognizer(

@@ -23,8 +23,8 @@ def test_auto_falls_back_to_the_bundled_english_engine(caplog: pytest.LogCapture
     config = AsrConfig(language="en-us", vosk=VoskConfig(cache_dir=str(tmp_path)))
     with caplog.at_level(logging.INFO, logger="asr"):
         rec = load_recognizer(config)
-    assert rec.capabilities.engine == "whisper"
-    assert "no Vosk model for 'en-us'" in caplog.text and "engine=whisper" in caplog.text
+    assert rec.capabilities.engine == "moonshine+whisper"
+    assert "no Vosk model for 'en-us'" in caplog.text and "engine=moonshine+whisper" in caplog.text
 
 
 def test_engine_named_in_config_toml(tmp_path: Path) -> None:
@@ -37,7 +37,11 @@ def test_engine_named_in_config_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("config", "error", "message"),
     [
-        (AsrConfig(engine="kaldi"), ConfigError, "unknown; use one of auto, vosk, whisper, pocketsphinx"),
+        (
+            AsrConfig(engine="kaldi"),
+            ConfigError,
+            "unknown; use one of auto, vosk, moonshine, moonshine\\+whisper, whisper, pocketsphinx",
+        ),
         (AsrConfig(engine="vosk", language="de"), ModelError, "python -m asr.models download de"),
         (AsrConfig(language="fr"), ModelError, "no Vosk model for language 'fr'"),
         (AsrConfig(engine="whisper", sample_rate=48000), AudioFormatError, "unsupported sample rate 48000"),

@@ -113,16 +113,18 @@ class MoonshineRecognizer(ExecutorRecognizer):
         audio = condition(audio)
         first = start(self.model, self.model.encode(audio))
         max_tokens = 4 + int(_TOKENS_PER_SECOND * len(audio) / MODEL_RATE)
-        parses = grammar_search(self.model, first, grammar, max_tokens) if grammar is not None else []
-        best = parses[0] if parses and _heard(parses[0], first, grammar=True) else None
-        if best is not None and strict:
-            return Hypothesis(" ".join(best.phrases), _confidence(parses))
-        if strict:
+        if grammar is not None and strict:
+            parses = grammar_search(self.model, first, grammar, max_tokens)
+            if parses and _heard(parses[0], first, grammar=True):
+                return Hypothesis(" ".join(parses[0].phrases), _confidence(parses))
             return Hypothesis("")  # nothing in the grammar was said
         # without a grammar the text is only logged and classified: greedy is enough and cheaper
         free = (free_decode if grammar is None else free_beam)(self.model, first, max_tokens)
-        if best is not None and best.logprob >= free.logprob - _FREE_MARGIN:
-            return Hypothesis(" ".join(best.phrases), _confidence(parses))
+        if grammar is not None:
+            # a parse is taken only if nearly as likely as the free text: the search stops below that
+            parses = grammar_search(self.model, first, grammar, max_tokens, floor=free.logprob - _FREE_MARGIN)
+            if parses and _heard(parses[0], first, grammar=True):
+                return Hypothesis(" ".join(parses[0].phrases), _confidence(parses))
         if not _heard(free, first, grammar=False):
             return Hypothesis("")
         confidence = float(np.exp(free.logprob / (len(free.tokens) + 1)))  # the mean token probability

@@ -177,8 +177,10 @@ class _Hyp:
     sure: float = 1.0
 
 
-def grammar_search(model: Model, first: Start, grammar: TokenGrammar, max_tokens: int) -> list[Scored]:
-    """Texts of one or more grammar phrases, best first (beam search over the phrase trie)."""
+def grammar_search(
+    model: Model, first: Start, grammar: TokenGrammar, max_tokens: int, floor: float = -np.inf
+) -> list[Scored]:
+    """Texts of one or more grammar phrases scoring above `floor`, best first (beam search over the phrase trie)."""
     active = [_Hyp((), _ROOT, (), 0.0)]
     logprobs = first.logprobs[None, :]
     cache = first.cache
@@ -208,7 +210,7 @@ def grammar_search(model: Model, first: Start, grammar: TokenGrammar, max_tokens
         best_done = max((h.score for h in done), default=-np.inf)
         # Scores only fall as a text grows: an open text far below a finished one cannot win, nor
         # matter to the posterior. Stopping at the first finished text would leave no competitors.
-        nxt = [h for h in nxt if h.score > best_done - _PRUNE]
+        nxt = [h for h in nxt if h.score > max(best_done - _PRUNE, floor)]
         if not nxt or len(nxt[0].tokens) > max_tokens:
             break
         keep = [rows[i] for i in range(len(nxt))]
@@ -216,7 +218,7 @@ def grammar_search(model: Model, first: Start, grammar: TokenGrammar, max_tokens
         logits, cache = model.step(cache, np.array([h.tokens[-1] for h in nxt], dtype=np.int64))
         logprobs = log_softmax(logits)
         active = nxt
-    done.sort(key=lambda h: -h.score)
+    done = sorted((h for h in done if h.score > floor), key=lambda h: -h.score)
     return [Scored(h.tokens, h.score, tuple(grammar.phrases[i] for i in h.phrases), h.sure) for h in done]
 
 

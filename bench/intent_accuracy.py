@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "out of scope, Whisper hints in the old order": (source("whisper:by-option:"), False),
         "out of scope, Moonshine step hints": (source("moonshine:step:"), False),
         "out of scope, Moonshine no hints": (source("moonshine:none:"), False),
+        "out of scope, Moonshine+Whisper step hints": (source("moonshine+whisper:step:"), False),
     }
     for name, (pick, in_scope) in subsets.items():
         chosen = [(it, pred, conf) for it, pred, conf in results if pick(it) and scope[in_scope](it)]

@@ -1,10 +1,11 @@
 """Moonshine first, Whisper second: the rescoring Whisper decodes a grammar turn only when Moonshine is unsure.
 
-Moonshine costs tens of milliseconds a turn and Whisper tiny.en 0.5-1 CPU-s. On telephone digits
+Moonshine costs tens of milliseconds a turn and Whisper tiny.en 0.5-1.3 CPU-s. On telephone digits
 Moonshine's confidence (`asr.moonshine_engine`) tells its likely mistakes: over the 400 FSDD takes
-and 40 five-digit strings, sending the turns under 0.5 to Whisper (about one in seven) gave 387/400
-and 39/40, against 377 and 36 for Moonshine alone and 391 and 39 for Whisper alone. Free speech (no
-grammar) stays with Moonshine, which was measured better on phrases than Whisper without hints.
+and 40 five-digit strings, Moonshine alone got 381/400 and 37/40; sending the turns under 0.2 to
+Whisper (one in 25) gave 385 and 39, under 0.5 (one in 11) 388 and 40, and Whisper alone got 391
+and 39. The threshold is low because a second pass costs the caller its latency too (0.5-1.3 s).
+Turns without a grammar stay with Moonshine.
 A second pass runs only when no other decode is running: under load the caller gets Moonshine's
 answer at once instead of waiting behind Whisper.
 """
@@ -28,7 +29,7 @@ from ivr.core.interfaces import Grammar, RecognizerCapabilities
 log = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
-UNSURE_BELOW = 0.5  # Moonshine confidence under which Whisper decodes a grammar turn again
+UNSURE_BELOW = 0.2  # Moonshine confidence under which Whisper decodes a grammar turn again
 
 
 class TwoPassRecognizer(ExecutorRecognizer):

@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     get = sub.add_parser("download", help="download a model by language (en-us) or exact name")
     get.add_argument("model")
     get.add_argument("--dest", default="", help=f"directory to unzip into (default {DEFAULT_CACHE_DIR})")
-    prep = sub.add_parser("prepare", help="convert the bundled Moonshine English model once (about 30 s)")
+    prep = sub.add_parser("prepare", help="convert the bundled Moonshine English model once (30-120 s)")
     prep.add_argument("--dest", default="", help="cache directory (default ~/.cache/ivr/moonshine-base-en)")
     args = parser.parse_args(argv)
     try:

@@ -1,7 +1,7 @@
 """Moonshine base-en recognizer: a bundled English engine whose cost grows with the utterance.
 
-Moonshine's encoder runs on the audio it is given (about 40 ms of CPU a second of speech on one
-thread), not on a fixed 30 s window like Whisper's, and its decoder costs ~6 ms a token. A stream
+Moonshine's encoder runs on the audio it is given (about 25 ms of CPU a second of audio on one
+thread), not on a fixed 30 s window like Whisper's, and its decoder costs 6-9 ms a step. A stream
 collects the utterance and decodes it at `end()` (no partials):
 
 - without a grammar, greedy text, with end-of-text blocked as the first token;

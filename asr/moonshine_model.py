@@ -13,8 +13,9 @@ use (or `python -m asr.models prepare`) they are converted once into a cache dir
    onnxruntime's ConvInteger was measured 3x slower than its float Conv on the encoder).
 
 Then the converted model is checked against the shipped one: both must write the same tokens on
-the wheel's own recording, whole and in parts. Measured: about 30 s and 1.1 GB of RAM on 2 cores,
-~130 MB written; then ~6 ms a decoder token and ~40 ms of encoder a second of audio.
+the wheel's own recording, whole and in parts. Measured: 33 s without the check on a quieter machine,
+108-118 s with it on a busy one, 0.98 GB of RAM at most, 139 MB written; then 6-9 ms a decoder step
+and ~25 ms of encoder a second of audio, on one thread.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _stamp(source: Path) -> dict[str, Any]:
 def prepare_moonshine(
     cache_dir: str | Path | None = None, source: str | Path | None = None, verify: bool = True
 ) -> Path:
-    """The converted model directory, made from the shipped files the first time (blocking, ~30 s)."""
+    """The converted model directory, made from the shipped files the first time (blocking, 30-120 s)."""
     src = _source_dir(source)
     dest = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE_DIR
     stamp = _stamp(src)
@@ -86,7 +87,7 @@ def prepare_moonshine(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    log.info("converting the Moonshine model in %s into %s (once, about 30 s)", src, dest)
+    log.info("converting the Moonshine model in %s into %s (once, 30-120 s)", src, dest)
     with tempfile.TemporaryDirectory(prefix=".moonshine-", dir=dest.parent) as tmp:
         work = Path(tmp)
         try:

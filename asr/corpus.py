@@ -1,4 +1,4 @@
-"""Test and benchmark audio: real recordings from shared/data as a caller on a phone line would send them.
+"""Test and benchmark audio: real recordings from tests/data as a caller on a phone line would send them.
 
 FSDD holds single spoken digits (8 kHz, `{digit}_{speaker}_{take}.wav`); `digit_sequence` joins five
 of them with short pauses like an order number. `phone_line` is the G.711 μ-law trip to 8 kHz.
@@ -19,9 +19,9 @@ LINE_RATE = 8000
 
 
 def data_dir() -> Path:
-    """shared/data: $IVR_TEST_DATA, else ../shared/data beside the repository."""
+    """The recordings: $IVR_TEST_DATA, else tests/data in this repository (see its README for licences)."""
     env = os.environ.get("IVR_TEST_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
 @dataclass(frozen=True)

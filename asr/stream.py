@@ -232,6 +232,12 @@ class ExecutorRecognizer:
             clock=self._clock,
         )
 
+    @property
+    def backlog(self) -> int:
+        """Decode jobs waiting for a free recognizer thread (the decode backlog on /metrics)."""
+        queue = getattr(self._executor, "_work_queue", None)  # ThreadPoolExecutor's queue: no public API gives it
+        return queue.qsize() if queue is not None else 0
+
     def close(self) -> None:
         """Stop the executor this recognizer made (a loaded model stays loaded for the process)."""
         if self._owns_executor:

@@ -7,6 +7,10 @@ phone line, the VAD endpointer and the step's phrase hints (bench/intent_whisper
 pocketsphinx hearing (bench/intent_asr_variants.py; not the product's recognizer, kept for comparison).
 Phrases are classified against all of the flow's intents (the widest step, "anything else?"); 'none' phrases
 are out of scope and count as right when the top confidence is under the flow's threshold.
+When the flow names a knowledge base (flows/acme_faq.yaml), its entries compete as at a step with `answers`
+(flows/answers.py): an entry that wins counts as 'faq', a wrong answer for in-scope phrasings and a miss
+for out-of-scope ones; the held-out FAQ phrasings (bench/data/faq_phrases.yaml) are scored too.
+--no-knowledge scores the flow's intents alone, as before knowledge bases.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import yaml
+
+from flows.answers import Answers
 from flows.intents import IntentClassifier
 from flows.loader import load_flow
 from flows.slots import words
@@ -29,7 +36,12 @@ from flows.slots import words
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _predict(classifier: IntentClassifier, text: str, threshold: float) -> tuple[str, float]:
+def _predict(classifier: IntentClassifier, text: str, threshold: float,
+             answers: Answers | None = None) -> tuple[str, float]:
+    if answers is not None:  # an entry answers when it tops the joint ranking at its threshold
+        ranked_all = answers.rank(text, list(classifier.names))
+        if ranked_all and ranked_all[0][0].startswith("faq:") and ranked_all[0][1] >= answers.knowledge.threshold:
+            return ranked_all[0]
     ranked = classifier.classify(text)
     if not ranked or ranked[0].confidence < threshold:
         return "none", ranked[0].confidence if ranked else 0.0
@@ -64,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flow", default=str(ROOT / "flows/acme_retail.yaml"))
     ap.add_argument("--data", default=str(ROOT / "bench/data/intent_testset.jsonl"))
     ap.add_argument("--errors", action="store_true", help="list every misclassified phrase")
+    ap.add_argument("--no-knowledge", action="store_true", help="leave the flow's knowledge base out")
+    ap.add_argument("--faq", default=str(ROOT / "bench/data/faq_phrases.yaml"))
     args = ap.parse_args(argv)
 
     flow = load_flow(args.flow)
@@ -79,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     classifier = IntentClassifier(flow.intents)
     train_ms = (time.perf_counter() - t0) * 1000
+    kb = None if args.no_knowledge else flow.knowledge_base
+    answers = Answers(flow, kb, classifier) if kb is not None else None
 
-    results = [(it, *_predict(classifier, it["text"], threshold)) for it in items]
+    results = [(it, *_predict(classifier, it["text"], threshold, answers)) for it in items]
+    results = [(it, "faq" if pred.startswith("faq:") else pred, conf) for it, pred, conf in results]
     latencies = []
     for _ in range(3):
         for it in items:
@@ -93,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                         default=threshold)
     print(f"flow {flow.version}: {len(flow.intents)} intents, threshold {threshold} (confirm below "
           f"{confirm_below}), trained in {train_ms:.0f} ms")
-    print(f"test set {args.data}: {typed} in-scope phrasings (+ none), {len(items)} items with ASR variants\n")
+    print(f"test set {args.data}: {typed} in-scope phrasings (+ none), {len(items)} items with ASR variants")
+    if kb is not None:
+        print(f"knowledge base {kb.version}: {len(kb.entries)} entries compete (threshold {kb.threshold}); "
+              "'faq' = answered by an entry")
+    print()
     print(f"{'subset':<44}{'n':>5}{'WER':>6}{'accuracy':>10}{'confirmed':>10}{'wrong':>8}{'reprompt':>10}")
 
     def wer(it: dict[str, str]) -> float:
@@ -140,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
           "confirmed: of those, the step asks 'Did you say ...?' first (below confirm_below); wrong: another\n"
           "intent at or above the threshold; reprompt: below it")
 
-    labels = [*flow.intents, "none"]
+    if answers is not None:
+        _faq_report(answers, classifier, Path(args.faq))
+    labels = [*flow.intents, *(["faq"] if answers is not None else []), "none"]
     for name, pick in (("typed", lambda it: it["source"] == "typed"), ("Whisper tiny.en, step hints", whisper)):
         print(f"\nconfusion, {name}, in scope and out (rows: truth, columns: prediction)")
         print(_table(labels, [(it["intent"], pred) for it, pred, _ in results if pick(it)]))
@@ -156,6 +179,27 @@ def main(argv: list[str] | None = None) -> int:
                 origin = f" (said: {it['said']})" if "said" in it else ""
                 print(f"  [{it['source']}] {it['intent']} -> {pred}: {it['text']!r}{origin}")
     return 0
+
+
+def _faq_report(answers: Answers, classifier: IntentClassifier, path: Path) -> None:
+    """Held-out FAQ phrasings: answered by the right entry, by a wrong one, taken by an intent, or not answered."""
+    phrases = {str(k): [str(t) for t in v] for k, v in yaml.safe_load(path.read_text()).items()}
+    known = {" ".join(words(q)) for e in answers.knowledge.entries.values() for q in e.questions}
+    leaked = sorted(t for ts in phrases.values() for t in ts if " ".join(words(t)) in known)
+    if leaked:
+        raise SystemExit(f"held-out FAQ phrasings that are also entry questions: {leaked}")
+    counts: Counter[str] = Counter()
+    for entry, texts in phrases.items():
+        for text in texts:
+            ranked = answers.rank(text, list(classifier.names))
+            top, conf = ranked[0]
+            if top.startswith("faq:") and conf >= answers.knowledge.threshold:
+                counts["right" if top == "faq:" + entry else "wrong entry"] += 1
+            else:
+                counts["not answered"] += 1
+    n = sum(counts.values())
+    print(f"\nheld-out FAQ phrasings, typed ({path.name}): n={n}, answered right {100 * counts['right'] / n:.1f}%, "
+          f"wrong entry {100 * counts['wrong entry'] / n:.1f}%, not answered {100 * counts['not answered'] / n:.1f}%")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Concurrent-call benchmark: N calls at R calls/s through Kamailio against `ivr serve`.
 
 Each call hears the greeting and stays up --hold seconds (playback only). We report answered %,
-CPU and RSS of the IVR (control + workers + Kamailio), and the gap between RTP packets the IVR
+CPU, RSS and PSS of the IVR (control + workers + Kamailio; RSS counts shared libraries in every process,
+PSS once), RSS and PSS per worker, and the gap between RTP packets the IVR
 sent, measured from a loopback capture (dumpcap). Run as root (dumpcap on lo):
 
     .venv/bin/python bench/sip_load.py --levels 25,50,100,200 --rate 10 --hold 30
@@ -63,6 +64,18 @@ def _cpu_rss(pids: list[int]) -> tuple[float, int, dict[int, tuple[float, int]]]
         total_rss += rss
         each[pid] = (cpu, rss)
     return total_cpu, total_rss, each
+
+
+def _pss_mb(pids: list[int]) -> float:
+    """Proportional set size of these processes together, in MB: shared libraries counted once, not per process."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
 
 
 def _pcap_packets(path: Path) -> list[tuple[float, int]]:
@@ -141,6 +154,10 @@ def run_level(
     window = min(window, hold - 6)
     time.sleep(window)
     cpu1, rss, each1 = _cpu_rss(pids)
+    pss = _pss_mb(pids)
+    worker_pids = [w["pid"] for w in srv.status()["workers"].values()]
+    worker_rss = [each1[p][1] / 2**20 for p in worker_pids if p in each1]
+    worker_pss = _pss_mb(worker_pids) / max(len(worker_pids), 1)
     sipp_cpu1 = _cpu_rss([sipp.pid])[0]
     sipp.wait(timeout=hold + n / rate + 120)
     time.sleep(1.0)
@@ -164,6 +181,10 @@ def run_level(
         "cpu_pct": 100.0 * (cpu1 - cpu0) / window,
         "sipp_cpu_pct": 100.0 * (sipp_cpu1 - sipp_cpu0) / window,
         "rss_mb": rss / 2**20,
+        "pss_mb": pss,
+        "worker_rss_mb": statistics.median(worker_rss) if worker_rss else float("nan"),
+        "worker_pss_mb": worker_pss,
+        "control_rss_mb": each1.get(srv.proc.pid, (0.0, 0))[1] / 2**20,
         "gap_p50": _pct(gaps, 50),
         "gap_p99": _pct(gaps, 99),
         "gap_max": max(gaps) if gaps else float("nan"),
@@ -217,13 +238,15 @@ def main() -> int:
         srv.stop()
     print()
     print(
-        "| concurrent calls | answered % | IVR CPU % (of 1 core) | sipp CPU % | IVR RSS MB "
+        "| concurrent calls | answered % | IVR CPU % (of 1 core) | sipp CPU % | IVR RSS MB | IVR PSS MB "
+        "| worker RSS MB (median) | worker PSS MB (mean) | control RSS MB "
         "| RTP gap p50 ms | p99 ms | max ms | gaps measured | gaps > 40 ms (after 1st packet) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['calls']} | {r['answered_pct']:.1f} | {r['cpu_pct']:.0f} | {r['sipp_cpu_pct']:.0f} "
-              f"| {r['rss_mb']:.0f} | {r['gap_p50']:.2f} | {r['gap_p99']:.2f} | {r['gap_max']:.1f} "
+              f"| {r['rss_mb']:.0f} | {r['pss_mb']:.0f} | {r['worker_rss_mb']:.1f} | {r['worker_pss_mb']:.1f} "
+              f"| {r['control_rss_mb']:.0f} | {r['gap_p50']:.2f} | {r['gap_p99']:.2f} | {r['gap_max']:.1f} "
               f"| {r['packets']} | {r['late']} ({r['late_at_start']}) |")  # fmt: skip
     return 0
 

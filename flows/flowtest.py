@@ -71,8 +71,9 @@ class _Case:
         self.recent: list[Event] = []
 
     def feed(self, key: str, value: Any) -> None:
-        if key == "caller":
-            self.recent = self.talk.say(str(value))
+        if key == "caller":  # 'words', or {text: words, confidence: 0.4} for a recognizer that was unsure
+            said = value if isinstance(value, dict) else {"text": value}
+            self.recent = self.talk.say(str(said.get("text", "")), float(said.get("confidence", 1.0)))
         elif key == "dtmf":
             self.recent = self.talk.press(str(value))
         elif key == "silence":
@@ -144,15 +145,21 @@ def tests_for(flow_path: Path) -> Path:
     return flow_path.with_name(flow_path.stem + ".tests.yaml")
 
 
-def run_test_file(path: str | Path, on_case: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
-    """Run every case of a test file against the flow it names (relative to the test file)."""
+def run_test_file(
+    path: str | Path, on_case: Callable[[CaseResult], None] | None = None, *, runner: FlowRunner | None = None
+) -> list[CaseResult]:
+    """Run every case of a test file against the flow it names (relative to the test file), or against `runner`.
+
+    The console passes the runner of an unpublished draft, so the cases check the draft before it goes live.
+    """
     p = Path(path)
     doc = read_yaml(p.read_text(encoding="utf-8"), str(p))
     data = doc.data if isinstance(doc.data, dict) else {}
     if "flow" not in data or not isinstance(data.get("cases"), list):
         raise FlowValidationError(str(p), [Problem(1, "a flow test file needs 'flow: FILE' and a 'cases' list",
                                                    "see flows/acme_retail.tests.yaml")])
-    runner = FlowRunner(load_flow(p.parent / str(data["flow"])))
+    if runner is None:
+        runner = FlowRunner(load_flow(p.parent / str(data["flow"])))
     results = []
     for i, raw in enumerate(data["cases"]):
         name = str(raw.get("name", f"case {i + 1}"))

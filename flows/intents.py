@@ -12,8 +12,11 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -245,3 +248,28 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return np.asarray(e / e.sum(axis=-1, keepdims=True))
+
+
+# Trained classifiers by their training data. A publish that changes prompts but not intents (a new greeting)
+# then builds its runner without training, which is seconds of CPU for the demo flow and most of publish-to-live.
+# Classifiers are never changed after training, so runners can share one.
+_TRAINED: OrderedDict[tuple[Any, ...], IntentClassifier] = OrderedDict()
+_TRAINED_LOCK = threading.Lock()
+_KEEP_TRAINED = 8
+
+
+def trained_classifier(intents: Mapping[str, Intent]) -> IntentClassifier:
+    """A classifier for `intents`, reused when the same intents, examples and keywords were trained lately."""
+    key = tuple((name, i.name, i.examples, i.keywords) for name, i in intents.items())
+    with _TRAINED_LOCK:
+        found = _TRAINED.get(key)
+        if found is not None:
+            _TRAINED.move_to_end(key)
+            return found
+    classifier = IntentClassifier(intents)  # trained outside the lock: two threads may both train, rarely
+    with _TRAINED_LOCK:
+        _TRAINED[key] = classifier
+        while len(_TRAINED) > _KEEP_TRAINED:
+            _TRAINED.popitem(last=False)
+    return classifier
+

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from flows.conditions import ConditionSyntaxError, parse_condition
+from flows.knowledge import KnowledgeBase, knowledge_for
 from flows.model import (
+    AnswerSettings,
     BranchStep,
     Choice,
     CollectStep,
@@ -37,19 +40,28 @@ DEFAULT_NO_MATCH = "Sorry, I didn't understand that."
 DEFAULT_NO_INPUT = "Sorry, I didn't hear anything."
 
 
-def load_flow(path: str | Path) -> Flow:
-    """Read and validate a flow file; raises FlowValidationError listing every problem with its line."""
+Knowledge = KnowledgeBase | Mapping[str, KnowledgeBase]
+
+
+def load_flow(path: str | Path, knowledge: Knowledge | None = None) -> Flow:
+    """Read and validate a flow file; raises FlowValidationError listing every problem with its line.
+
+    A flow that names a knowledge base gets it attached: `knowledge` if given, else NAME.yaml beside the file.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise FlowValidationError(str(p), [Problem(0, f"cannot read the flow file ({exc.strerror})",
                                                     "check the path")]) from exc
-    return load_flow_text(text, str(p))
+    return load_flow_text(text, str(p), knowledge if knowledge is not None else knowledge_for(p))
 
 
-def load_flow_text(text: str, source: str = "<flow>") -> Flow:
-    """Validate flow YAML text; the flow's version is its name plus a hash of the text."""
+def load_flow_text(text: str, source: str = "<flow>", knowledge: Knowledge | None = None) -> Flow:
+    """Validate flow YAML text; the flow's version is its name plus a hash of the text.
+
+    `knowledge` (a knowledge base, or several by name) is checked against the name the flow gives and attached.
+    """
     doc = read_yaml(text, source)
     problems = schema_problems(doc)
     if problems:
@@ -57,6 +69,15 @@ def load_flow_text(text: str, source: str = "<flow>") -> Flow:
     build_problems: list[Problem] = []
     flow = _build(doc, text, build_problems)
     problems = build_problems + validate(flow, doc)
+    if flow.knowledge and knowledge is not None:
+        kb = knowledge.get(flow.knowledge) if isinstance(knowledge, Mapping) else knowledge
+        if kb is None or kb.name != flow.knowledge:
+            have = ", ".join(sorted(knowledge) if isinstance(knowledge, Mapping) else [knowledge.name])
+            problems.append(Problem(doc.line(("knowledge",)), f"the flow answers from knowledge base "
+                                    f"'{flow.knowledge}', but the one given is {have or 'none'}",
+                                    f"name the knowledge base here, or give '{flow.knowledge}'"))
+        else:
+            flow = replace(flow, knowledge_base=kb)
     if problems:
         raise FlowValidationError(source, problems)
     return flow
@@ -99,6 +120,11 @@ def _settings(raw: dict[str, Any], defaults: dict[str, Any]) -> InputSettings:
     )
 
 
+def _answers(raw: dict[str, Any]) -> AnswerSettings | None:
+    answers = raw.get("answers")
+    return AnswerSettings(answers["next"], answers.get("no_answer", "")) if answers else None
+
+
 def _intent_choices(raw: dict[str, Any], doc: YamlDocument, path: tuple[str, ...]) -> list[Choice]:
     return [
         Choice(next=str(target), intent=name, line=doc.line((*path, "intents", name)))
@@ -120,10 +146,10 @@ def _build_step(sid: str, raw: dict[str, Any], doc: YamlDocument, defaults: dict
         for i, g in enumerate(raw.get("grammar") or []):
             choices.append(Choice(g["next"], _keys(g.get("keys")), "", tuple(g["phrases"]), g["value"],
                                   doc.line((*path, "grammar", i))))
-        if not choices:
-            problems.append(Problem(line, f"step '{sid}': an ask step needs 'intents' or 'grammar'",
+        if not choices and not raw.get("answers"):
+            problems.append(Problem(line, f"step '{sid}': an ask step needs 'intents', 'grammar' or 'answers'",
                                     "add 'intents: {intent_name: next_step}' or a 'grammar' list"))
-        return InputStep(sid, line, _settings(raw, defaults), tuple(choices))
+        return InputStep(sid, line, _settings(raw, defaults), tuple(choices), answers=_answers(raw))
     if kind == "menu":
         choices = []
         for i, o in enumerate(raw["options"]):
@@ -134,7 +160,7 @@ def _build_step(sid: str, raw: dict[str, Any], doc: YamlDocument, defaults: dict
             phrases = tuple(o.get("phrases") or ())
             value = o.get("intent") or (phrases[0] if phrases else "/".join(_keys(o.get("keys"))))
             choices.append(Choice(o["next"], _keys(o.get("keys")), o.get("intent", ""), phrases, value, opt_line))
-        return InputStep(sid, line, _settings(raw, defaults), tuple(choices), menu=True)
+        return InputStep(sid, line, _settings(raw, defaults), tuple(choices), menu=True, answers=_answers(raw))
     if kind == "collect":
         length = raw.get("length")
         slot = SlotSpec(raw["slot"], int(raw.get("min_length", length or 1)), int(raw.get("max_length", length or 32)))
@@ -194,4 +220,5 @@ def _build(doc: YamlDocument, text: str, problems: list[Problem]) -> Flow:
         variables=dict(data.get("variables") or {}),
         source=doc.source,
         lines={sid: s.line for sid, s in steps.items()},
+        knowledge=data.get("knowledge", ""),
     )

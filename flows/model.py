@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.conditions import Condition
 from flows.slots import SlotSpec
 from ivr.core.errors import FlowError
+
+if TYPE_CHECKING:
+    from flows.knowledge import KnowledgeBase
 
 
 @dataclass(frozen=True)
@@ -18,21 +21,22 @@ class Problem:
     line: int
     message: str
     fix: str = ""
+    warning: bool = False  # worth a look, but the file can still go live
 
     def describe(self, source: str) -> str:
         """'file.yaml:12: message. Fix: ...' as printed by `ivr flows validate`."""
-        text = f"{source}:{self.line}: {self.message}"
+        text = f"{source}:{self.line}: {'warning: ' if self.warning else ''}{self.message}"
         return f"{text}\n    fix: {self.fix}" if self.fix else text
 
 
 class FlowValidationError(FlowError):
-    """A flow file failed loading or validation; `problems` lists every issue with its line."""
+    """A flow (or knowledge base) file failed loading or validation; `problems` lists every issue with its line."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
+    def __init__(self, source: str, problems: list[Problem], what: str = "flow") -> None:
         self.source = source
         self.problems = sorted(problems, key=lambda p: p.line)
         lines = "\n".join(p.describe(source) for p in self.problems)
-        super().__init__(f"{source}: flow is invalid ({len(self.problems)} problem(s)); it cannot go live\n{lines}")
+        super().__init__(f"{source}: {what} is invalid ({len(self.problems)} problem(s)); it cannot go live\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,21 @@ class InputSettings:
 
 
 @dataclass(frozen=True)
+class AnswerSettings:
+    """`answers` on ask / menu: questions the flow's knowledge base answers, then `next`; `no_answer` for the rest."""
+
+    next: str
+    no_answer: str = ""
+
+
+@dataclass(frozen=True)
 class InputStep(Step):
     """ask / menu: wait for speech or keys and route by intent, phrase or key."""
 
     settings: InputSettings = field(default_factory=InputSettings)
     choices: tuple[Choice, ...] = ()
     menu: bool = False
+    answers: AnswerSettings | None = None
 
     @property
     def kind(self) -> str:
@@ -152,11 +165,16 @@ class InputStep(Step):
 
     def edges(self) -> list[tuple[str, str]]:
         out = [(f"choice:{c.name or '/'.join(c.keys)}", c.next) for c in self.choices]
+        if self.answers is not None:
+            out.append(("answers", self.answers.next))
+            out += [("no_answer", self.answers.no_answer)] if self.answers.no_answer else []
         return out + _failure_edges(self.settings)
 
     def defines(self, label: str) -> tuple[str, ...]:
         if label.startswith("choice:"):
             return (self.settings.into, "last") if self.settings.into else ("last",)
+        if label in ("answers", "no_answer"):
+            return ("question", "last")
         return ("failure", "last")
 
     def templates(self) -> list[str]:
@@ -349,6 +367,8 @@ class Flow:
     variables: Mapping[str, Any]
     source: str = ""
     lines: Mapping[str, int] = field(default_factory=dict)
+    knowledge: str = ""  # the knowledge base the flow's `answers` steps answer from, by name
+    knowledge_base: KnowledgeBase | None = None  # attached by the loader when it was found or given
 
     def step(self, step_id: str) -> Step:
         """The step with this id (the validator guarantees every target exists)."""

@@ -6,10 +6,14 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.numbers import digit_words, number_words, ordinal_words
 from ivr.core.redact import REDACTED_VALUE
+
+if TYPE_CHECKING:
+    from flows.knowledge import KnowledgeBase
+    from flows.model import Flow
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
@@ -143,3 +147,13 @@ def render(template: str, variables: Mapping[str, Any], hidden: Collection[str] 
 def shares_value(path: str, name: str) -> bool:
     """Whether placeholder `path` shows variable `name`: 'card' and 'card.x' do, and so does 'pay' for 'pay.card'."""
     return path == name or path.startswith(name + ".") or name.startswith(path + ".")
+
+
+def static_prompts(flow: Flow, knowledge: KnowledgeBase | None = None) -> list[str]:
+    """Every prompt without variables, the knowledge base's answers included: synthesized before a call needs them.
+
+    `knowledge` defaults to the knowledge base the loader attached to the flow.
+    """
+    texts = {t for step in flow.steps.values() for t in step.templates() if t and "{" not in t}
+    kb = knowledge or flow.knowledge_base
+    return sorted(texts | set(kb.answers() if kb is not None else ()))

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flows import turns
-from flows.intents import IntentClassifier
+from flows.answers import Answers
+from flows.intents import trained_classifier
+from flows.knowledge import KnowledgeBase
 from flows.model import (
     BranchStep,
     CollectStep,
@@ -61,9 +63,13 @@ Actions = list[Event]
 class FlowRunner:
     """Runs calls through one flow version; holds only immutable data, so one runner serves many calls."""
 
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, knowledge: KnowledgeBase | Mapping[str, KnowledgeBase] | None = None) -> None:
+        """`knowledge`: the flow's knowledge base, or knowledge bases by name (default: the one the loader attached)."""
         self.flow = flow
-        self.classifier = IntentClassifier(flow.intents)
+        self.classifier = trained_classifier(flow.intents)
+        self.knowledge = _knowledge_of(flow, knowledge)
+        answering = any(isinstance(s, InputStep) and s.answers is not None for s in flow.steps.values())
+        self.answers = Answers(flow, self.knowledge, self.classifier) if self.knowledge and answering else None
         # Variables filled by sensitive collect steps: prompts reading them back are stored and logged masked.
         self.secrets = frozenset(
             s.settings.into for s in flow.steps.values() if isinstance(s, CollectStep) and s.sensitive
@@ -90,7 +96,8 @@ class FlowRunner:
             return state, []
         actions: Actions = []
         if state.swallow_key and isinstance(event, DtmfDigit | Transcript | Timeout):
-            swallowed = isinstance(event, DtmfDigit) and event.digit == state.swallow_key
+            # Only the caller's very next input can be the terminator of the entry they just completed.
+            swallowed = isinstance(event, DtmfDigit) and state.swallows(event.digit)
             state = dataclasses.replace(state, swallow_key="")
             if swallowed:
                 return state, []
@@ -215,6 +222,19 @@ class FlowRunner:
             actions.append(HangupRequested(cid, reason=render(step.reason, state.variables, self.secrets)))
             return dataclasses.replace(state, status=DONE, ended_by="hangup")
         raise FlowError(f"step '{step.id}' has kind {step.kind!r}, which this runner cannot run")
+
+
+def _knowledge_of(flow: Flow, given: KnowledgeBase | Mapping[str, KnowledgeBase] | None) -> KnowledgeBase | None:
+    """The knowledge base `flow` names, from `given` or else the one the loader attached."""
+    if not flow.knowledge:
+        return None
+    found = (given.get(flow.knowledge) if isinstance(given, Mapping) else given) or flow.knowledge_base
+    if found is None or found.name != flow.knowledge:
+        have = sorted(given) if isinstance(given, Mapping) else [given.name] if given else []
+        raise FlowError(f"flow {flow.name} answers from knowledge base '{flow.knowledge}', but it was not given "
+                        f"(given: {', '.join(have) or 'none'}); pass FlowRunner(flow, knowledge=kb), e.g. "
+                        "kb = flows.knowledge_for(flow_path) or flows.load_knowledge_text(text)")
+    return found
 
 
 def _sensitivity(state: RunState, step_id: str, actions: Actions) -> RunState:

@@ -37,6 +37,10 @@ class RunState:
         """True once the flow has nothing more to do for this call."""
         return self.status == DONE
 
+    def swallows(self, digit: str) -> bool:
+        """True if `digit` is the terminator typed right after a complete entry: the runner ignores it."""
+        return bool(self.swallow_key) and digit == self.swallow_key
+
     def with_vars(self, **updates: Any) -> RunState:
         """A copy with some top-level variables replaced (dotted names set nested values)."""
         variables = copy.deepcopy(dict(self.variables))

@@ -109,7 +109,8 @@ def _detected(state: RunState, step: InputStep | CollectStep, text: str, intent:
         text = redact_keys(text) if source == "dtmf" else REDACTED_SPEECH
     actions.append(IntentDetected(state.call_id, step=step.id, text=text, intent=intent,
                                   confidence=round(confidence, 4), ranked=ranked, source=source))
-    return state.with_vars(last={"text": text, "intent": intent, "confidence": round(confidence, 4), "step": step.id})
+    return state.with_vars(last={"text": text, "intent": intent, "confidence": round(confidence, 4), "step": step.id,
+                                 "source": source, "confirmed": False})
 
 
 def on_digit(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, digit: str,
@@ -220,9 +221,9 @@ def on_speech(runner: FlowRunner, state: RunState, step: InputStep | CollectStep
     if isinstance(step, CollectStep):
         value = parse_slot(step.slot, text=text) if tokens else None
         if value is not None:
-            state = _detected(state, step, text, step.slot.type, 1.0, (), "speech", actions)
+            state = _detected(state, step, text, step.slot.type, asr_confidence, (), "speech", actions)
             state = state.with_vars(**{step.settings.into: value})
-            if step.confirm:
+            if step.confirm and _unsure(step, asr_confidence):
                 return _ask_confirm(runner, state, step, f"slot:{value}", step.confirm, actions), None
             return state, step.next
     if isinstance(step, InputStep):
@@ -232,6 +233,12 @@ def on_speech(runner: FlowRunner, state: RunState, step: InputStep | CollectStep
         if picked is not None:
             state = _detected(state, step, text, picked[0].name, picked[1], (), "speech", actions)
             return _choose(runner, state, step, picked[0])
+    if isinstance(step, InputStep) and step.answers is not None and runner.answers is not None and tokens:
+        reply = runner.answers.reply(step, text)
+        if reply is not None:  # a question the knowledge base answers, or one nobody can: see flows/answers.py
+            state = _detected(state, step, text, reply.intent, reply.confidence, reply.ranked, "speech", actions)
+            runner.say(state, reply.say, actions, step.settings.barge_in)
+            return state.with_vars(question=reply.question), reply.next
     intents = [c.intent for c in step.choices if c.intent]
     ranked = runner.classifier.classify(text, intents) if intents and tokens else []
     top = ranked[0] if ranked else None
@@ -248,6 +255,15 @@ def on_speech(runner: FlowRunner, state: RunState, step: InputStep | CollectStep
     return _choose(runner, state, step, choice)
 
 
+def _unsure(step: CollectStep, confidence: float) -> bool:
+    """A spoken value to read back: heard with less than `confirm_below` confidence, or always when it is unset.
+
+    Above it the value is confirmed implicitly, by the prompts that use it ("Order 1 2 3 4 5 shipped ..."):
+    an explicit "Is that right?" costs the caller a prompt and a turn for a value that is almost always right.
+    """
+    return not step.settings.confirm_below or confidence < step.settings.confirm_below
+
+
 def _ask_confirm(runner: FlowRunner, state: RunState, step: InputStep | CollectStep, pending: str, prompt: str,
                  actions: list[Event]) -> RunState:
     runner.say(state, (prompt,), actions, step.settings.barge_in)
@@ -261,7 +277,7 @@ def _confirmed(runner: FlowRunner, state: RunState, step: InputStep | CollectSte
     if answer != "yes":
         # A "no" (or no clear answer) asks the original question again, counted as a miss.
         return _no_match(runner, state, step, actions, apologize=answer is None)
-    state = dataclasses.replace(state, confirming="")
+    state = dataclasses.replace(state, confirming="").with_vars(**{"last.confirmed": True})
     kind, _, value = pending.partition(":")
     if kind == "slot" and isinstance(step, CollectStep):
         return state, step.next

@@ -36,6 +36,10 @@ def validate(flow: Flow, doc: YamlDocument) -> list[Problem]:
     for step in flow.steps.values():
         problems += _target_problems(step, flow, doc)
         problems += _intent_problems(step, flow)
+        if isinstance(step, InputStep) and step.answers is not None and not flow.knowledge:
+            problems.append(Problem(doc.line(("steps", step.id, "answers")),
+                                    f"step '{step.id}' answers questions, but the flow names no knowledge base",
+                                    "add 'knowledge: NAME' at the top (NAME.yaml beside the flow holds the answers)"))
     problems += _intent_definition_problems(flow)
     if problems:
         return problems  # the graph checks below need every edge to land on a step
@@ -57,6 +61,8 @@ def _edge_line(step: Step, label: str, doc: YamlDocument) -> int:
         for c in step.choices:
             if c.name == name or "/".join(c.keys) == name:
                 return c.line
+    if label in ("answers", "no_answer"):
+        return doc.line(("steps", step.id, "answers", "next" if label == "answers" else "no_answer"))
     field = {"else": "else"}.get(label, label)
     if label.startswith("if:") and isinstance(step, BranchStep):
         for cond, _, line in step.conditions:

@@ -26,14 +26,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    import multiprocessing
-
+    # A worker imports only what it runs: every MB here is multiplied by the number of workers.
     from ivr.logs import setup_logging
     from telephony.worker import run_worker
 
     config, _ = _config(args)
-    multiprocessing.current_process().name = f"worker-w{args.index}"
-    setup_logging(config.log.level, config.log.file)
+    setup_logging(config.log.level, config.log.file, role=f"worker-w{args.index}")
     return run_worker(config.sip, config.workers, args.index, args.standalone)
 
 
@@ -50,6 +48,10 @@ def _cmd_flows(args: argparse.Namespace) -> int:
         return cli.validate_main(args.file)
     if args.flows_command == "simulate":
         return cli.simulate_main(args.file)
+    if args.flows_command == "publish":
+        from ivr.flows_cli import publish_main
+
+        return publish_main(_config(args)[0], args.file, note=args.note)
     return cli.test_main(args.paths or ["flows"], verbose=args.verbose)
 
 
@@ -58,6 +60,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     command = {"list": ["installed"], "available": ["list"], "download": ["download", getattr(args, "model", "")]}
     return models.main(command[args.models_command])
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    from ivr.users_cli import main as users_main
+
+    config, _ = _config(args)
+    if args.users_command == "list":
+        return users_main(config, "list")
+    return users_main(config, "add", args.name, args.role, args.display_name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = fsub.add_parser("test", help="run the *.tests.yaml cases that ship next to flows")
     p.add_argument("paths", nargs="*", help="flow files, test files or directories (default: flows/)")
     p.add_argument("-v", "--verbose", action="store_true")
+    p = with_config(fsub.add_parser("publish", help="validate and test a flow file, then make it live in the database "
+                                    "(running servers pick it up)"))  # fmt: skip
+    p.add_argument("--note", default="", help="what changed, shown in the version list")
+    p.add_argument("file")
     flows.set_defaults(func=_cmd_flows)
 
     models = sub.add_parser("models", help="speech models: list installed ones, download a Vosk model")
@@ -95,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = msub.add_parser("download", help="download and install a Vosk model, e.g. `ivr models download en-us`")
     p.add_argument("model", help="a language (en-us, de, ko ...) or an exact model name")
     models.set_defaults(func=_cmd_models)
+
+    users = sub.add_parser("users", help="console users: add one (password from a prompt or stdin), list them")
+    usub = users.add_subparsers(dest="users_command", required=True)
+    p = with_config(usub.add_parser("add", help="create a console user; the password is read from a prompt or stdin"))
+    p.add_argument("name", help="user name to log in with")
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "qa", "agent"])
+    p.add_argument("--display-name", default="", help="name shown in the console")
+    with_config(usub.add_parser("list", help="list console users and their roles"))
+    users.set_defaults(func=_cmd_users)
 
     from ivr.caller import add_arguments
 

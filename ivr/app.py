@@ -13,21 +13,27 @@ from pathlib import Path
 
 import flows
 from asr.engines import load_recognizer
-from flows import FlowRunner, demo_sources, load_flow
+from flows import demo_sources
 from flows.model import TransferStep
 from ivr.core.config import Config
 from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
-from ivr.session.flow_call import CallServices, FlowCall, static_prompts
+from ivr.session.floor import FloorStats, JournalTee
+from ivr.session.flow_call import FlowCall
+from ivr.session.flow_registry import FlowRegistry
 from ivr.session.hold import common_announcements, hold_music, load_hold_music
 from ivr.session.journal import StoreJournal
 from ivr.session.links import SECRET_FILE, TranscriptLinks
+from ivr.session.live_floor import LiveFloor
 from ivr.session.lookups import database_sources
 from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
+from ivr.session.services import CallServices
 from ivr.session.speech import CallSpeech
 from ivr.storage import CallStore
 from ivr.web import WebServer, build_app
+from ivr.web.context import WebContext
+from telephony.capacity import plan_workers
 from telephony.kamailio import KamailioProcess, find_kamailio
 from telephony.remote_leg import RemoteCallLeg
 from telephony.supervisor import WorkerSupervisor
@@ -39,6 +45,12 @@ log = logging.getLogger("ivr")
 READY_LINE = "ivr ready on sip:{host}:{port}"
 
 
+def _planned_workers(config: Config) -> int:
+    plan = plan_workers(config.workers)
+    log.info("%s", plan.describe())
+    return plan.workers
+
+
 async def serve(config: Config, config_args: list[str]) -> int:
     """Run the IVR until SIGINT/SIGTERM; returns the exit code."""
     loop = asyncio.get_running_loop()
@@ -48,7 +60,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
 
     kamailio_bin = find_kamailio(config.kamailio)
     standalone = kamailio_bin is None
-    workers = 1 if standalone else config.workers.count
+    workers = 1 if standalone else config.workers.count or _planned_workers(config)
     if standalone:
         log.warning(
             "Kamailio is not installed (or [kamailio] enabled = false): running ONE media worker on "
@@ -56,7 +68,6 @@ async def serve(config: Config, config_args: list[str]) -> int:
             config.sip.host, config.sip.port, config.workers.callers_per_worker,
         )  # fmt: skip
 
-    runner = load_runner(config)
     recognizer = await asyncio.to_thread(load_recognizer, config.asr)  # once per process; streams are cheap
     voice = await CachedSynthesizer.open(config.tts, config.path(config.tts.cache_dir))
     services = CallServices(
@@ -70,10 +81,15 @@ async def serve(config: Config, config_args: list[str]) -> int:
     supervisor = WorkerSupervisor(config_args, workers, standalone, config.workers.restart_delay_seconds)
     kamailio: KamailioProcess | None = None
     calls: set[asyncio.Task[None]] = set()
+    registry: FlowRegistry | None = None
     try:
-        await records.open(config, runner, services)
-        warmed = await voice.prewarm(static_prompts(runner) + records.prompts(), rates=(16000,))
-        log.info("flow %s loaded; prompts pre-warmed: %s", runner.flow.version, warmed)
+        store = await records.open_store(config, services)
+        registry = FlowRegistry(store, voice, flow_path(config))
+        await registry.start()  # the live version, its prompts pre-warmed, then following publishes
+        await records.open(config, registry, services)
+        records.floor.watch(acd=records.acd, board=board, store=store, recognizer=recognizer, workers_expected=workers)
+        warmed = await voice.prewarm(records.prompts(), rates=(16000,))
+        log.info("queue prompts pre-warmed: %s", warmed)
         await board.start()
         await supervisor.start()
         # Workers start in parallel; on 2 cores 100 of them need ~15 s, so allow time per worker.
@@ -87,7 +103,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
 
         async def accept() -> None:
             async for leg in board.calls():
-                task = asyncio.create_task(_run_call(leg, runner, services, records), name=f"call-{leg.call_id}")
+                task = asyncio.create_task(_run_call(leg, registry, services, records), name=f"call-{leg.call_id}")
                 calls.add(task)
                 task.add_done_callback(calls.discard)
 
@@ -110,6 +126,8 @@ async def serve(config: Config, config_args: list[str]) -> int:
         for task in list(calls):
             task.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
+        if registry is not None:
+            await registry.stop()
         if kamailio is not None:
             await kamailio.stop()
         await records.close()
@@ -117,17 +135,26 @@ async def serve(config: Config, config_args: list[str]) -> int:
         log.info("stopped")
 
 
-async def _run_call(leg: RemoteCallLeg, runner: FlowRunner, services: CallServices, records: Records) -> None:
-    log.info("call %s offered on %s from %s", leg.call_id, leg.worker, leg.caller)
-    call = FlowCall(leg, runner, services)
+async def _run_call(leg: RemoteCallLeg, registry: FlowRegistry, services: CallServices, records: Records) -> None:
+    pinned = registry.pick()  # the call keeps this runner to the end, whatever is published meanwhile
+    log.info("call %s offered on %s from %s; flow %s version %s", leg.call_id, leg.worker, leg.caller, pinned.name,
+             pinned.version)  # fmt: skip
+    call = FlowCall(leg, pinned.runner, services)
     journal = records.journal
+    records.floor.call_started(leg.call_id)
+    if records.live is not None:
+        records.live.call_started(leg.call_id, caller=leg.caller, flow=pinned.name, version=pinned.version)
     if journal is not None:
-        journal.call_offered(leg, flow_name=runner.flow.name)
+        journal.call_offered(leg, flow_name=pinned.name, flow_version=pinned.version)
+    outcome = ""
     try:
         await call.run()
     finally:
         if journal is not None:
-            await journal.call_finished(call)
+            outcome = await journal.call_finished(call)
+        records.floor.call_ended(leg.call_id, outcome)
+        if records.live is not None:
+            records.live.call_ended(leg.call_id, outcome)
 
 
 @dataclass
@@ -142,14 +169,22 @@ class Records:
     acd: Acd | None = None
     transfer: QueueTransfer | None = None
     web: WebServer | None = None
+    floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
+    live: LiveFloor | None = None  # the supervisors' live floor and its event bus
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def open(self, config: Config, runner: FlowRunner, services: CallServices) -> None:
-        """Open the store (repairing what a crash left), log agents in, start the web app; fill `services`."""
+    async def open_store(self, config: Config, services: CallServices) -> CallStore:
+        """Open the store (repairing what a crash left) and read orders from it."""
         self.store = await open_call_store(config, self.executor)
         orders = await database_sources(self.store, seed=config.storage.seed_demo_orders)  # orders from the database
         services.sources = {**services.sources, **orders}
         self.tasks.append(asyncio.create_task(keep_purging(self.store, config, self.executor)))
+        return self.store
+
+    async def open(self, config: Config, registry: FlowRegistry, services: CallServices) -> None:
+        """Log agents in and start the web app, after `open_store`; fill `services`."""
+        assert self.store is not None
+        runner = registry.pick().runner
         links = TranscriptLinks.from_config(config.web, config.path(SECRET_FILE))
         self.journal = StoreJournal(self.store, config.recordings, root=config.root, executor=self.executor)
         used = [s.queue for s in runner.flow.steps.values() if isinstance(s, TransferStep)]
@@ -158,10 +193,15 @@ class Records:
         music = {q.name: load_hold_music(q.hold_music, root) for q in self.acd.queues.values() if q.hold_music}
         await asyncio.to_thread(hold_music)  # generated once, before any caller waits for it
         self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
+        self.live = LiveFloor(self.acd, config.live, floor=self.floor)  # before start: it sees the agents log in
         self.acd.start()
-        self.web = WebServer(build_app(self.store, links), config.web.host, config.web.port)
+        await self.live.start(self.store)
+        context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
+                             voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,),
+                             recordings=config.recordings, live=self.live)  # fmt: skip
+        self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
-        services.transfer, services.journal = self.transfer, self.journal
+        services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor, self.live))
 
     def prompts(self) -> list[str]:
         """Texts callers may hear while queued, to synthesize before the first call."""
@@ -174,6 +214,8 @@ class Records:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.acd is not None:
             await self.acd.stop()
+        if self.live is not None:
+            await self.live.stop()  # ends the browsers' event streams, so the web app stops at once
         if self.web is not None:
             await self.web.stop()
         if self.store is not None:
@@ -182,14 +224,14 @@ class Records:
         self.executor.shutdown(wait=True)
 
 
-def load_runner(config: Config) -> FlowRunner:
-    """The flow `ivr serve` runs: [flows] default, relative to config.toml, else a bundled flow."""
+def flow_path(config: Config) -> Path:
+    """The flow file `ivr serve` starts with: [flows] default, relative to config.toml, else a bundled flow."""
     path = config.path(config.flows.default)
     if not path.exists() and not Path(config.flows.default).is_absolute():
         bundled = Path(flows.__file__).parent / Path(config.flows.default).name
         if bundled.exists():
             path = bundled
-    return FlowRunner(load_flow(path))
+    return path
 
 
 async def _write_status(board: Switchboard, supervisor: WorkerSupervisor, path: Path) -> None:

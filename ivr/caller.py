@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +119,8 @@ def main(args: argparse.Namespace) -> int:
         timeline.append({"t": round((at or time.monotonic()) - t0, 3), "event": event, **extra})
 
     listener = _Listener(args.quiet_ms, args.rate)
+    import tempfile  # here, not at the top: `ivr worker` builds the same parser and should not load it
+
     tmp = Path(tempfile.mkdtemp(prefix="ivr-call-"))
     try:
         if args.listen:

@@ -6,14 +6,14 @@ import logging
 import sys
 
 
-def setup_logging(level: str, file: str = "") -> None:
-    """One log format for every process: time, process role, level, message."""
+def setup_logging(level: str, file: str = "", role: str = "MainProcess") -> None:
+    """One log format for every process: time, process role (e.g. worker-w3), level, message."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if file:
         handlers.append(logging.FileHandler(file))
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(processName)s[%(process)d] %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s {role.replace('%', '%%')}[%(process)d] %(levelname)s %(name)s: %(message)s",
         handlers=handlers,
         force=True,
     )

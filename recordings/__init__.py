@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recordings.crypto import decrypt_recording, iter_decrypted, parse_key
 from recordings.errors import RecordingError
-from recordings.maintenance import purge_recordings, repair_recordings
+from recordings.maintenance import delete_recording, purge_recordings, repair_recordings
 from recordings.recorder import CallRecorder, recording_path
 from recordings.sidecar import RecordingInfo
 from recordings.tap import record_tap
@@ -14,6 +14,7 @@ __all__ = [
     "RecordingError",
     "RecordingInfo",
     "decrypt_recording",
+    "delete_recording",
     "iter_decrypted",
     "parse_key",
     "purge_recordings",

@@ -123,6 +123,19 @@ def purge_recordings(directory: str | Path, retention_days: int, *, now: float |
     return purged
 
 
+def delete_recording(path: str | Path) -> bool:
+    """Delete one recording and its sidecar (erasure, or a row the retention scan missed); True if one was there."""
+    audio = Path(path)
+    found = False
+    for p in (audio, audio.with_name(audio.name + SUFFIX)):
+        try:
+            p.unlink()
+            found = True
+        except FileNotFoundError:
+            continue
+    return found
+
+
 def _remove_empty_parents(folder: Path, stop: Path) -> None:
     while folder != stop and folder.is_relative_to(stop):
         try:

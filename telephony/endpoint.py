@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import sys
 from dataclasses import dataclass
 
 import pjsua2 as pj
@@ -32,15 +34,54 @@ class EndpointSpec:
     log_level: int = 1
 
 
+def _python_level(pj_level: int) -> int:
+    # pjlib: 1 error, 2 warning, 3 info (call states), 4-6 detail. Level 3 is a line per call
+    # event, far too chatty for INFO on a busy worker, so everything past warnings is DEBUG.
+    return logging.ERROR if pj_level <= 1 else logging.WARNING if pj_level == 2 else logging.DEBUG
+
+
+def _emit(pj_level: int, msg: str) -> None:
+    log.log(_python_level(pj_level), "pjsua2: %s", msg.rstrip())
+
+
+def pj_log_level(wanted: int) -> int:
+    """The pjsua2 verbosity to use: `wanted` ([workers] log_level), lowered to what logging keeps.
+
+    Lines that Python logging would drop are not produced at all, so a DEBUG-level pjsua2 on an
+    INFO-level worker costs nothing.
+    """
+    for level in range(wanted, 0, -1):
+        if log.isEnabledFor(_python_level(level)):
+            return level
+    return 0
+
+
 class _Log(pj.LogWriter):
+    """pjsua2's log, once libInit has run, through Python logging at the mapped level."""
+
     def write(self, entry: pj.LogEntry) -> None:
-        msg = entry.msg.rstrip()
-        if entry.level <= 1:
-            log.error("pjsua2: %s", msg)
-        elif entry.level == 2:
-            log.warning("pjsua2: %s", msg)
-        else:
-            log.debug("pjsua2: %s", msg)
+        _emit(entry.level, entry.msg)
+
+
+_LogFunc = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+# Module-level for the life of the process: pjlib keeps the pointer, and libDestroy may log.
+_startup_writer = _LogFunc(lambda level, data, length: _emit(level, data[:length].decode(errors="replace")))
+
+
+def create_endpoint(log_level: int) -> pj.Endpoint:
+    """A new Endpoint after libCreate, whose start-up lines go through logging instead of stdout.
+
+    pjlib logs its banner ("pjlib 2.15.1 for POSIX initialized" ...) to stdout during libCreate,
+    before libInit can install the LogWriter. Its C log hook is exported by the wheel, so point
+    it at logging first; libInit then replaces it with `_Log`.
+    """
+    lib = ctypes.CDLL(sys.modules["pjsua2._pjsua2"].__file__)  # the loaded library, not a second copy
+    lib.pj_log_set_log_func(_startup_writer)
+    lib.pj_log_set_decor(0)
+    lib.pj_log_set_level(pj_log_level(log_level))
+    ep = pj.Endpoint()
+    ep.libCreate()
+    return ep
 
 
 def init_endpoint(ep: pj.Endpoint, spec: EndpointSpec) -> list[str]:
@@ -50,8 +91,7 @@ def init_endpoint(ep: pj.Endpoint, spec: EndpointSpec) -> list[str]:
     cfg.uaConfig.mainThreadOnly = False
     cfg.uaConfig.maxCalls = spec.max_calls
     cfg.uaConfig.userAgent = spec.user_agent
-    cfg.logConfig.level = spec.log_level
-    cfg.logConfig.consoleLevel = spec.log_level
+    cfg.logConfig.level = cfg.logConfig.consoleLevel = pj_log_level(spec.log_level)
     cfg.logConfig.msgLogging = 0
     # Endpoint::libDestroy deletes the writer itself (pjproject issue #3511); give the
     # SWIG director to C++ so Python does not free it a second time (intermittent segfault).

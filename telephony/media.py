@@ -174,3 +174,10 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def spool_dir(prefix: str) -> Path:
+    """A new directory for playback files, readable by this user only (mkdtemp without importing tempfile)."""
+    path = Path(os.environ.get("TMPDIR") or "/tmp") / f"{prefix}{os.getpid()}-{os.urandom(4).hex()}"
+    path.mkdir(mode=0o700)
+    return path

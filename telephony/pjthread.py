@@ -10,7 +10,6 @@ import concurrent.futures
 import ctypes
 import gc
 import logging
-import os
 import queue
 import socket
 import threading
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import pjsua2 as pj
 
 from ivr.core.errors import TelephonyError
+from telephony.endpoint import create_endpoint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,25 +75,16 @@ class PjThread:
         self._wake_to: tuple[str, int] | None = None
         self.endpoint: pj.Endpoint | None = None
 
-    def start(self, init: Callable[[pj.Endpoint], None]) -> None:
-        """Create the endpoint on the pjsua2 thread and run `init(endpoint)` there."""
+    def start(self, init: Callable[[pj.Endpoint], None], log_level: int = 1) -> concurrent.futures.Future[None]:
+        """Start the thread; it creates the endpoint and runs `init(endpoint)`. The future says when that is done."""
         self._running = True
         self._thread.start()
-        self.call(lambda: self._create(init))
 
-    def _create(self, init: Callable[[pj.Endpoint], None]) -> None:
-        ep = pj.Endpoint()
-        # pjlib logs its start-up to stdout before any log config applies; keep stdout clean
-        # (`ivr call` prints JSON there) by sending those lines to stderr.
-        saved = os.dup(1)
-        try:
-            os.dup2(2, 1)
-            ep.libCreate()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        self.endpoint = ep
-        init(ep)
+        def create() -> None:
+            self.endpoint = create_endpoint(log_level)
+            init(self.endpoint)
+
+        return self.submit(create)
 
     def set_waker(self, host: str, port: int) -> None:
         """Wake libHandleEvents by sending a keep-alive to our own SIP UDP port.

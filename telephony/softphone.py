@@ -155,7 +155,7 @@ class Softphone:
             self._acc.create(account_config(self.host, self.port, 0, 0, user="caller"))
             self._rx = _RxPort(self.rate, self.frames)
 
-        self._pj.start(init)
+        self._pj.start(init).result(10)
         self._pj.call(lambda: None)
 
     def dial(self, uri: str, headers: dict[str, str] | None = None) -> None:

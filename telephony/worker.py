@@ -13,11 +13,8 @@ import logging
 import os
 import re
 import signal
-import tempfile
-import uuid
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pjsua2 as pj
 
@@ -25,11 +22,12 @@ from ivr.core.config import SipConfig, TrunkConfig, WorkersConfig
 from ivr.core.errors import TelephonyError
 from telephony import wire
 from telephony.endpoint import EndpointSpec, account_config, init_endpoint, sip_headers
-from telephony.media import CapturePort
+from telephony.media import CapturePort, spool_dir
 from telephony.pjthread import PjThread
 from telephony.worker_leg import WorkerLeg
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PUMP_SECONDS = 0.02
 STATS_SECONDS = 1.0
@@ -75,7 +73,7 @@ class MediaWorker:
         self.legs: dict[str, WorkerLeg] = {}
         # leg id -> (caller audio port, tap port): the pump reads only ports, never legs.
         self._capturing: dict[str, tuple[CapturePort, CapturePort | None]] = {}
-        self.spool = Path(tempfile.mkdtemp(prefix=f"ivr-{name}-"))
+        self.spool = spool_dir(f"ivr-{name}-")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._accounts: list[_Account] = []
@@ -112,7 +110,7 @@ class MediaWorker:
 
     def incoming(self, account: pj.Account, prm: pj.OnIncomingCallParam) -> None:
         """A new INVITE: ring and offer it to the control process, or refuse it."""
-        leg_id = f"{self.name}-{uuid.uuid4().hex[:10]}"
+        leg_id = f"{self.name}-{os.urandom(5).hex()}"
         leg = WorkerLeg(self, account, leg_id, outbound=False, call_id=prm.callId)
         self.legs[leg_id] = leg
         inbound = sum(1 for x in self.legs.values() if not x.outbound and not x.ended)
@@ -249,7 +247,7 @@ class MediaWorker:
 
         page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
         while True:
-            stats = await asyncio.to_thread(self.pj.call, sample)
+            stats = await self._on_pj(sample)
             with open("/proc/self/statm") as f:
                 stats["rss_kb"] = int(f.read().split()[1]) * page_kb
             stats["spool_files"] = sum(1 for _ in self.spool.iterdir())
@@ -262,8 +260,8 @@ class MediaWorker:
         """Start SIP, link to the control process, serve until shutdown; returns an exit code."""
         self._loop = asyncio.get_running_loop()
         try:
-            await asyncio.to_thread(self.pj.start, lambda ep: self._init(ep, trunk))
-            await asyncio.to_thread(self.pj.call, lambda: None)
+            await asyncio.wrap_future(self.pj.start(lambda ep: self._init(ep, trunk), self.spec.log_level))
+            await self._on_pj(lambda: None)
         except TelephonyError as exc:
             log.error("worker %s: %s", self.name, exc)
             return 2
@@ -299,6 +297,10 @@ class MediaWorker:
         await self._shutdown()
         return 0
 
+    async def _on_pj(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the pjsua2 thread and await it (no executor thread: each would cost the worker memory)."""
+        return await asyncio.wrap_future(self.pj.submit(fn))
+
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         host, port = self.control
         for _ in range(300):
@@ -325,9 +327,9 @@ class MediaWorker:
                 leg.hangup_call(0 if leg.answered or leg.outbound else 503)
             return len(self.legs)
 
-        await asyncio.to_thread(self.pj.call, hangup_all)
+        await self._on_pj(hangup_all)
         for _ in range(30):  # BYE transactions normally finish in a few ms on loopback
-            if not await asyncio.to_thread(self.pj.call, lambda: len(self.legs)):
+            if not await self._on_pj(lambda: len(self.legs)):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.05)  # let final hangup events reach the control link

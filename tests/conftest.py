@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from asr.corpus import data_dir
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
-FSDD = SHARED_DATA / "fsdd"
-SPEECH = SHARED_DATA / "speech"
+FSDD = data_dir() / "fsdd"  # real recordings in tests/data, with their licences (tests/data/README.md)
+SPEECH = data_dir() / "speech"
 
 
 def skip_unless_ci(reason: str) -> None:

@@ -104,6 +104,30 @@ async def test_agent_no_answer_is_routed_and_unknown_queues_are_explained() -> N
         await acd.stop()
 
 
+async def test_supervisor_actions_reach_the_calls_and_every_observer_sees_each_decision() -> None:
+    events, seen = Events(), list[Decision]()
+    acd = Acd([QueueConfig(name="support", overflow="", wrap_up=0, announce_interval=0)], _agents("ann", "bob"), events)
+    acd.observe(seen.append)
+    acd.start()
+    try:
+        acd.set_queue_mode("support", "paused")
+        inbox = acd.enqueue("c1", "support")
+        await _next(inbox, Enqueued)
+        acd.logout("ann")  # a supervisor logs ann out while the queue is paused
+        assert acd.distributor.agent_state("ann").value == "offline"
+        acd.set_queue_mode("support", "open")
+        offer = await _next(inbox, Offer)
+        assert offer.agent.id == "bob"
+        with pytest.raises(QueueError, match="unknown agent 'zed'"):
+            acd.logout("zed")
+    finally:
+        acd.leave("c1")
+        await acd.stop()
+    assert [d.kind for d in seen] == ["agent_state", "agent_state", "enqueued", "agent_state", "agent_state",
+                                      "offered"]  # fmt: skip
+    assert [r["kind"] for r in events.rows] == [d.kind for d in seen]  # stored and observed alike
+
+
 def test_queues_a_flow_uses_get_defaults() -> None:
     configured = (QueueConfig(name="support", ring_timeout=5),)
     queues = queues_with_defaults(configured, ["support", "returns", ""])

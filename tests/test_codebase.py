@@ -43,3 +43,12 @@ def test_import_contracts() -> None:
     proc = _run(_tool("lint-imports"))
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert "broken" not in proc.stdout.lower().replace("0 broken", "")
+
+
+def test_the_test_recordings_ship_with_the_repository() -> None:
+    # A fresh clone with no data folder beside it must pass the suite: the recordings are tracked, with licences.
+    tracked = _run("git", "ls-files", "tests/data").stdout.split()
+    assert sum(p.startswith("tests/data/fsdd/") and p.endswith(".wav") for p in tracked) == 400
+    assert sum(p.startswith("tests/data/speech/") and p.endswith(".wav") for p in tracked) == 5
+    readme = (REPO / "tests/data/README.md").read_text()
+    assert "CC BY-SA 4.0" in readme and "Carnegie Mellon" in readme

@@ -11,7 +11,8 @@ import pytest
 from flows import FlowRunner
 from flows.loader import load_flow_text
 from ivr.core.events import DtmfDigit, Event, Hangup, Transcript
-from ivr.session.flow_call import CallServices, FlowCall
+from ivr.session.flow_call import FlowCall
+from ivr.session.services import CallServices
 from tests.test_flow_call_transfer import Leg, Voice
 
 FLOW = """flow: pay

@@ -13,7 +13,8 @@ from flows import FlowRunner
 from flows.loader import load_flow_text
 from ivr.core.eventqueue import EventQueue
 from ivr.core.events import AudioChunk, Event, Hangup, PlaybackDone, TransferRequested
-from ivr.session.flow_call import CallServices, FlowCall
+from ivr.session.flow_call import FlowCall
+from ivr.session.services import CallServices
 
 FLOW = """flow: t
 title: transfer test

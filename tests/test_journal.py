@@ -22,6 +22,8 @@ from ivr.core.events import (
     IntentDetected,
     Say,
     SensitiveInput,
+    SpeechEnded,
+    SpeechStarted,
     Transcript,
     WordInfo,
 )
@@ -54,6 +56,7 @@ class Leg:
 class Call:
     def __init__(self, leg: Leg) -> None:
         self.leg, self.call_id = leg, leg.call_id
+        self.listen: object | None = None  # FlowCall's current input step (None: the flow is not listening)
 
 
 @pytest.fixture
@@ -239,3 +242,53 @@ async def test_unwritable_recording_dir_leaves_the_call_unrecorded_but_journaled
     detail = await store.call_detail(leg.call_id)
     assert detail is not None and detail.status == "completed" and detail.recordings == []
     assert "is not recorded" in caplog.text and "free disk space" in caplog.text
+
+
+async def test_a_reply_stores_its_latency_from_the_end_of_the_callers_speech(store: CallStore) -> None:
+    journal, leg, call = offered(store, "w0-lat")
+    journal.event(call, CallAnswered(leg.call_id, at=time.monotonic()))
+    journal.event(call, Say(leg.call_id, text="How can I help?"))  # the greeting answers nobody
+    call.listen = object()
+    journal.event(call, SpeechEnded(leg.call_id, at=time.monotonic() - 0.75, duration=1.2))
+    journal.event(call, Transcript(leg.call_id, text="order status", final=True, confidence=0.9))
+    journal.event(call, IntentDetected(leg.call_id, step="menu", text="order status", intent="order_status",
+                                       confidence=0.8, source="speech"))  # fmt: skip
+    call.listen = None
+    journal.event(call, Say(leg.call_id, text="Sure, your order number?"))
+    journal.event(call, Say(leg.call_id, text="Say it digit by digit."))  # the same reply's second prompt
+    journal.event(call, Transcript(leg.call_id, text="hello?", final=True))  # heard while not listening
+    journal.event(call, Say(leg.call_id, text="Still there?"))
+    journal.event(call, Hangup(leg.call_id, by="caller"))
+    await journal.call_finished(call)
+    assert await store.flush(10)
+    detail = await store.call_detail(leg.call_id)
+    assert detail is not None
+    replies = await store.qa.report("latency", since=detail.started_at, until=detail.started_at.replace(year=3000))
+    assert [(r.day, r.replies) for r in replies][-1] == ("all", 1)
+    assert replies[-1].mean == pytest.approx(0.75, abs=0.2)
+
+
+async def test_a_spoken_turn_starts_where_the_caller_began_to_speak_not_when_it_was_decoded(store: CallStore) -> None:
+    """A QA reviewer clicks a turn to hear it: its offsets are the speech's, not the later transcript's."""
+    journal, leg, call = offered(store, "w0-span")
+    t0 = time.monotonic()
+    journal.event(call, CallAnswered(leg.call_id, at=t0))
+    call.listen = object()
+    journal.event(call, SpeechStarted(leg.call_id, at=t0 + 2.0))
+    journal.event(call, SpeechEnded(leg.call_id, at=t0 + 3.1, duration=1.1))
+    # decoded 2.5 s later (trailing silence and a busy recognizer), with word times the engine counts its own way
+    words = (WordInfo("order", 0.9, 0.0, 0.4), WordInfo("status", 0.9, 0.4, 0.9))
+    journal.event(call, Transcript(leg.call_id, text="order status", final=True, confidence=0.9, words=words,
+                                   at=t0 + 5.6))  # fmt: skip
+    journal.event(call, IntentDetected(leg.call_id, step="menu", text="order status", intent="order_status",
+                                       confidence=0.8, source="speech"))  # fmt: skip
+    journal.event(call, SpeechEnded(leg.call_id, at=t0 + 8.0, duration=0.5))  # no SpeechStarted seen: by duration
+    journal.event(call, Transcript(leg.call_id, text="hello", final=True, confidence=0.5, at=t0 + 9.5))
+    journal.event(call, Hangup(leg.call_id, by="caller"))
+    await journal.call_finished(call)
+    assert await store.flush(10)
+    detail = await store.call_detail(leg.call_id)
+    assert detail is not None
+    spans = [(t.text, t.start_offset, t.end_offset) for t in detail.turns]
+    assert spans == [("order status", pytest.approx(2.0, abs=0.01), pytest.approx(3.1, abs=0.01)),
+                     ("hello", pytest.approx(7.5, abs=0.01), pytest.approx(8.0, abs=0.01))]  # fmt: skip

@@ -14,8 +14,9 @@ import pytest
 from flows import FlowRunner, MemoryDataSource, load_flow
 from flows.orders import DEMO_ORDERS
 from ivr.core.events import DtmfDigit, LookupRequest, TransferRequested
-from ivr.session.flow_call import CallServices, FlowCall
+from ivr.session.flow_call import FlowCall
 from ivr.session.lookups import answer, database_sources
+from ivr.session.services import CallServices
 from ivr.storage import CallStore
 from ivr.storage.pg_server import TemporaryPostgres
 from tests import pg

@@ -312,6 +312,37 @@ def test_not_ready_or_logout_during_a_call_applies_after_it(clock: Clock) -> Non
         acd.set_not_ready("ann")
 
 
+def test_a_paused_queue_keeps_its_callers_waiting_until_it_is_opened(clock: Clock) -> None:
+    acd = CallDistributor([_q(), _q("returns")], [_a("ann", "sales", "returns")], clock=clock)
+    acd.login("ann")
+    assert acd.set_mode("sales", "paused") == []
+    assert acd.mode("sales") == "paused"
+    assert offers(acd.enqueue("c1", "sales")) == []  # ann is free, but the queue offers nobody
+    assert offers(acd.enqueue("c2", "returns")) == [("c2", "ann")]  # her other queue is open
+    acd.agent_answered("c2", "ann")
+    acd.call_ended("c2")
+    assert offers(acd.tick()) == [] and acd.position("c1") == 1
+    assert offers(acd.set_mode("sales", "open")) == [("c1", "ann")]
+    with pytest.raises(QueueError, match="mode 'closed' is unknown"):
+        acd.set_mode("sales", "closed")
+    with pytest.raises(QueueError, match="unknown queue 'nope'"):
+        acd.set_mode("nope", "paused")
+
+
+def test_a_draining_queue_serves_who_waits_and_turns_new_callers_away(clock: Clock) -> None:
+    acd = CallDistributor([_q(), _q("billing", overflow="voicemail:billing")], [_a("ann", "sales", "billing")],
+                          clock=clock)  # fmt: skip
+    acd.enqueue("c1", "sales")  # nobody logged in: c1 waits (no overflow configured)
+    acd.set_mode("sales", "draining")
+    with pytest.raises(QueueError, match="draining and has no overflow"):
+        acd.enqueue("c2", "sales")
+    assert offers(acd.login("ann")) == [("c1", "ann")]  # who was waiting is still served
+    acd.set_mode("billing", "draining")
+    out = acd.enqueue("c3", "billing")
+    assert [(d.target, d.reason) for d in of(Overflow, out)] == [("voicemail:billing", "draining")]
+    assert acd.members("billing") == ["ann"] and acd.mode("billing") == "draining"
+
+
 def test_decisions_map_to_queue_event_records(clock: Clock) -> None:
     acd = CallDistributor([_q()], [_a("ann", "sales")], clock=clock)
     records = [d.as_record() for d in acd.login("ann")]

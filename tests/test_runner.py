@@ -505,3 +505,138 @@ def test_spoken_phrases_in_another_script_pick_their_own_option(said: str, reply
     runner = FlowRunner(load_flow_text(KOREAN))
     state = at_menu(runner)
     assert reply in says(runner.handle(state, Transcript("c1", text=said, final=True))[1])
+
+
+TYPEAHEAD = """\
+flow: keys
+start: number
+defaults: {on_failure: bye}
+steps:
+  number:
+    kind: collect
+    slot: digits
+    min_length: 4
+    max_length: 5
+    terminator: "{terminator}"
+    into: number
+    prompt: Your order number?
+    next: answer
+  answer:
+    kind: say
+    text: Order {number:digits} shipped.
+    next: more
+  more:
+    kind: menu
+    prompt: Press the key again to hear it again, or 1 for more.
+    options:
+      - {keys: "{terminator}", next: answer}
+      - {keys: "1", next: bye}
+  bye:
+    kind: hangup
+    text: Bye.
+    reason: done
+"""
+
+
+def keyed(runner: FlowRunner, state: RunState, digits: str) -> tuple[RunState, list[Event]]:
+    out: list[Event] = []
+    for d in digits:
+        state, actions = runner.handle(state, DtmfDigit("c1", digit=d))
+        out += actions
+    return state, out
+
+
+@pytest.mark.parametrize("terminator", ["#", "*"])
+def test_the_terminator_after_a_complete_entry_is_swallowed_once(terminator: str) -> None:
+    runner = FlowRunner(load_flow_text(TYPEAHEAD.replace("{terminator}", terminator)))
+    state, _ = runner.start("c1")
+    state, actions = keyed(runner, state, "24680")
+    assert says(actions)[0] == "Order two four six eight zero shipped." and state.step == "more"
+    assert state.swallows(terminator) and not state.swallows("1")
+    swallowed, actions = runner.handle(state, DtmfDigit("c1", digit=terminator))
+    assert actions == [] and swallowed.step == "more" and not swallowed.swallows(terminator)
+    assert of(IntentDetected, actions) == []  # not even a miss is counted
+    # The next one is an ordinary key: here it repeats the answer.
+    _, actions = runner.handle(swallowed, DtmfDigit("c1", digit=terminator))
+    assert says(actions)[0] == "Order two four six eight zero shipped."
+
+
+@pytest.mark.parametrize("first", ["key", "speech", "silence"])
+def test_anything_the_caller_does_first_ends_the_swallow_rule(first: str) -> None:
+    runner = FlowRunner(load_flow_text(TYPEAHEAD.replace("{terminator}", "#")))
+    state, _ = runner.start("c1")
+    state, _ = keyed(runner, state, "24680")
+    event = {
+        "key": DtmfDigit("c1", digit="5"),
+        "speech": Transcript("c1", text="hello", final=True),
+        "silence": Timeout("c1", name=state.pending),
+    }[first]
+    state, actions = runner.handle(state, event)
+    assert actions and not state.swallows("#")  # the event itself was handled (a miss or a reprompt)
+
+
+def test_an_entry_the_terminator_finishes_swallows_nothing() -> None:
+    runner = FlowRunner(load_flow_text(TYPEAHEAD.replace("{terminator}", "#")))
+    state, _ = runner.start("c1")
+    state, actions = keyed(runner, state, "2468#")
+    assert says(actions)[0] == "Order two four six eight shipped." and not state.swallows("#")
+    _, actions = runner.handle(state, DtmfDigit("c1", digit="#"))
+    assert says(actions)[0] == "Order two four six eight shipped."  # the menu's own '#' option
+
+
+IMPLICIT = """\
+flow: implicit
+start: number
+defaults: {on_failure: bye}
+steps:
+  number:
+    kind: collect
+    slot: digits
+    length: 5
+    into: number
+    prompt: Your order number?
+    confirm: I heard {number:digits}. Is that right?
+    confirm_below: 0.7
+    next: bye
+  bye:
+    kind: hangup
+    text: Bye.
+    reason: done
+"""
+
+
+def test_a_value_heard_surely_is_not_read_back() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT))
+    state, _ = runner.start("c1")
+    state, actions = runner.handle(state, Transcript("c1", text="one two three four five", final=True,
+                                                     confidence=0.8))  # fmt: skip
+    assert says(actions) == ["Bye."] and state.variables["number"] == "12345"
+    detected = of(IntentDetected, actions)[0]
+    assert detected.confidence == 0.8  # the recognizer's confidence, also in `last`
+    assert state.variables["last"] == {"text": "one two three four five", "intent": "digits", "confidence": 0.8,
+                                       "step": "number", "source": "speech", "confirmed": False}  # fmt: skip
+
+
+def test_a_value_heard_unsurely_is_read_back_and_marked_confirmed() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT))
+    state, _ = runner.start("c1")
+    state, actions = runner.handle(state, Transcript("c1", text="one two three four five", final=True,
+                                                     confidence=0.69))  # fmt: skip
+    assert says(actions) == ["I heard one two three four five. Is that right?"]
+    state, actions = runner.handle(state, Transcript("c1", text="yes", final=True, confidence=0.9))
+    assert says(actions) == ["Bye."] and state.variables["last"]["confirmed"] is True
+
+
+def test_without_confirm_below_every_spoken_value_is_read_back() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT.replace("    confirm_below: 0.7\n", "")))
+    state, _ = runner.start("c1")
+    _, actions = runner.handle(state, Transcript("c1", text="one two three four five", final=True, confidence=1.0))
+    assert says(actions) == ["I heard one two three four five. Is that right?"]
+
+
+def test_keyed_values_are_never_read_back_and_say_so_in_last() -> None:
+    runner = FlowRunner(load_flow_text(IMPLICIT))
+    state, _ = runner.start("c1")
+    state, actions = keyed(runner, state, "12345")
+    assert says(actions) == ["Bye."]
+    assert state.variables["last"]["source"] == "dtmf" and state.variables["last"]["confirmed"] is False

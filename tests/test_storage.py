@@ -38,8 +38,8 @@ def _ts(seconds: float) -> datetime:
 
 
 async def test_migrate_is_idempotent_and_matches_the_models(db_url: str) -> None:
-    assert migrate(db_url) == "0003"
-    assert migrate(db_url) == "0003"
+    assert migrate(db_url) == "0010"
+    assert migrate(db_url) == "0010"
     engine = create_db_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -277,7 +277,7 @@ async def test_migration_0003_adds_pauses_to_an_existing_0002_database(db_url: s
             assert conn.execute(text("SELECT count(*) FROM recordings")).scalar_one() == 2
     finally:
         engine.dispose()
-    assert migrate(db_url) == "0003"
+    assert migrate(db_url) == "0010"
 
 
 async def test_a_refused_write_is_set_aside_and_the_rest_commit(

@@ -14,6 +14,7 @@ from ivr.session.links import TranscriptLinks
 from ivr.storage import CallStore
 from ivr.web import WebServer, build_app
 from ivr.web.app import WebError
+from ivr.web.context import WebContext
 
 SECRET = b"web-test-secret-0123456789abcdef"
 
@@ -39,7 +40,7 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[str, CallStore, Transcript
     port = _port()
     clock = Clock()
     links = TranscriptLinks(SECRET, f"http://127.0.0.1:{port}", 60, clock=clock)
-    server = WebServer(build_app(store, links), "127.0.0.1", port)
+    server = WebServer(build_app(WebContext(store=store, links=links)), "127.0.0.1", port)
     await server.start()
     try:
         yield f"http://127.0.0.1:{port}", store, links, clock
@@ -97,4 +98,4 @@ async def test_a_busy_port_is_explained(site: tuple[str, CallStore, TranscriptLi
     base, store, links, _ = site
     port = int(base.rsplit(":", 1)[1])
     with pytest.raises(WebError, match=r"change \[web\] port"):
-        await WebServer(build_app(store, links), "127.0.0.1", port).start()
+        await WebServer(build_app(WebContext(store=store, links=links)), "127.0.0.1", port).start()

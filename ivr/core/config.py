@@ -52,7 +52,7 @@ class SipConfig:
 class WorkersConfig:
     """Media worker processes (one pjsua2 endpoint each, at most 4 call legs)."""
 
-    count: int = 2
+    count: int = 0  # 0: as many as the machine carries (telephony.capacity)
     base_port: int = 5070
     callers_per_worker: int = 2
     rtp_port_start: int = 20000
@@ -175,6 +175,9 @@ class QueueConfig:
     no_answer: str = "not_ready"
     handle_time: float = 180.0
     hold_music: str = ""
+    service_level_seconds: float = 20.0  # answered within this many seconds counts toward the service level
+    service_level_target: float = 0.8  # the live floor alerts when today's service level is below this (0: never)
+    wait_alert_seconds: float = 120.0  # ... and when a caller has waited longer than this (0: never)
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,31 @@ class WebConfig:
     public_url: str = ""
     secret: str = ""
     link_ttl_seconds: int = 28800
+    session_hours: float = 8.0
+    idle_minutes: float = 30.0
+    secure_cookies: bool = True
+    login_failures_per_user: int = 5
+    login_failures_per_address: int = 20
+    login_window_minutes: float = 15.0
+    metrics_token: str = ""
+    max_upload_kb: int = 512
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The supervisors' live floor: alert limits, the alert webhook, and what each live view keeps."""
+
+    webhook_url: str = ""
+    webhook_timeout_seconds: float = 5.0
+    latency_window_minutes: float = 10.0
+    latency_alert_seconds: float = 1.5
+    latency_alert_min_turns: int = 5
+    service_level_min_calls: int = 5
+    alert_hold_seconds: float = 5.0
+    alert_check_seconds: float = 1.0
+    stream_buffer: int = 2000
+    stream_minutes: float = 5.0
+    transcript_turns: int = 200
 
 
 @dataclass(frozen=True)
@@ -210,6 +238,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     log: LogConfig = field(default_factory=LogConfig)
     root: str = "."
     agents: tuple[AgentConfig, ...] = ()

@@ -244,6 +244,15 @@ class TransferRequested(Event):
 
 
 @dataclass(frozen=True)
+class StepEntered(Event):
+    """The call's flow moved to `step`, where it now waits (for the caller, an answer, a transfer or the end)."""
+
+    kind: ClassVar[str] = "step_entered"
+    step: str = ""
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
 class Listen(Event):
     """Wait for caller input after the queued prompts; send Timeout(name=timer) after `timeout` s of silence."""
 

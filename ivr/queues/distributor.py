@@ -38,6 +38,7 @@ _LOGGED_IN = frozenset(
     {AgentState.AVAILABLE, AgentState.RINGING, AgentState.BUSY, AgentState.WRAP_UP, AgentState.NOT_READY}
 )
 _STAFFED = _LOGGED_IN - {AgentState.NOT_READY}
+QUEUE_MODES = ("open", "paused", "draining")
 
 
 class CallDistributor:
@@ -97,14 +98,35 @@ class CallDistributor:
         """Current state of an agent."""
         return self._agent(agent_id).state
 
+    # --- queues --------------------------------------------------------------------------
+
+    def set_mode(self, queue: str, mode: str) -> list[Decision]:
+        """Open a queue, pause it (callers wait, no agent is offered one) or drain it (no new callers join)."""
+        if mode not in QUEUE_MODES:
+            raise QueueError(f"queue mode {mode!r} is unknown; use one of {', '.join(QUEUE_MODES)}")
+        self._queue(queue).mode = mode
+        out: list[Decision] = []
+        self._dispatch(self._clock(), out)  # reopened: waiting callers are offered at once
+        return out
+
+    def mode(self, queue: str) -> str:
+        """'open', 'paused' or 'draining'."""
+        return self._queue(queue).mode
+
+    def members(self, queue: str) -> list[str]:
+        """Ids of the agents who serve `queue`, in config order."""
+        return list(self._queue(queue).members)
+
     # --- calls ---------------------------------------------------------------------------
 
     def enqueue(
         self, call_id: str, queue: str, *, priority: int = 0, skills: Iterable[str] = (), caller: str = ""
     ) -> list[Decision]:
         """A caller joins `queue`; higher `priority` is served first; `skills` are required."""
-        if queue not in self._queues:
-            raise QueueError(f"unknown queue {queue!r}; known queues: {sorted(self._queues)} (see [[queues]])")
+        q = self._queue(queue)
+        if q.mode == "draining" and not q.cfg.overflow:
+            raise QueueError(f"queue {queue!r} is draining and has no overflow: it takes no new callers until a "
+                             "supervisor opens it again on the live floor")  # fmt: skip
         if call_id in self._where or call_id in self._connected:
             raise QueueError(f"call {call_id!r} is already queued or connected to an agent")
         now = self._clock()
@@ -249,6 +271,12 @@ class CallDistributor:
         except KeyError:
             raise QueueError(f"unknown agent {agent_id!r}; add it to [[agents]] in config.toml") from None
 
+    def _queue(self, name: str) -> QueueRecord:
+        try:
+            return self._queues[name]
+        except KeyError:
+            raise QueueError(f"unknown queue {name!r}; known queues: {sorted(self._queues)} (see [[queues]])") from None
+
     def _waiting(self, call_id: str) -> WaitingCaller | None:
         queue = self._where.get(call_id)
         return self._queues[queue].waiting[call_id] if queue else None
@@ -300,6 +328,9 @@ class CallDistributor:
         q.waiting[entry.call_id] = w
         self._where[entry.call_id] = entry.queue
         out.append(Enqueued(entry))
+        if q.cfg.overflow and q.mode == "draining":
+            self._overflow(w, "draining", now, out)
+            return
         if q.cfg.overflow and q.cfg.overflow_when_no_agents and not self._anyone_logged_in(q, entry):
             self._overflow(w, "no_agents", now, out)
             return
@@ -365,6 +396,8 @@ class CallDistributor:
 
     def _pick(self, w: WaitingCaller) -> AgentRecord | None:
         q = self._queues[w.entry.queue]
+        if q.mode == "paused":
+            return None
         need = set(w.entry.skills)
         qualified = [
             a for a in map(self._agents.__getitem__, q.members) if a.state is AgentState.AVAILABLE and need <= a.skills

@@ -49,3 +49,4 @@ class QueueRecord:
     handle_time: float
     waiting: dict[str, WaitingCaller] = field(default_factory=dict)
     rr_next: int = 0
+    mode: str = "open"  # "paused": callers wait but no agent is offered one; "draining": no new callers

@@ -24,9 +24,12 @@ def validate(queues: Sequence[QueueConfig], agents: Sequence[AgentConfig]) -> No
             raise QueueError(f"queue {q.name!r}: strategy {q.strategy!r} is unknown; use one of {STRATEGIES}")
         if q.no_answer not in NO_ANSWER_STATES:
             raise QueueError(f"queue {q.name!r}: no_answer {q.no_answer!r} is unknown; use one of {NO_ANSWER_STATES}")
-        for key in ("max_wait", "announce_interval", "wrap_up", "ring_timeout", "handle_time"):
+        for key in ("max_wait", "announce_interval", "wrap_up", "ring_timeout", "handle_time", "service_level_seconds",
+                    "wait_alert_seconds"):
             if getattr(q, key) < 0:
                 raise QueueError(f"queue {q.name!r}: {key} must not be negative")
+        if not 0 <= q.service_level_target <= 1:
+            raise QueueError(f"queue {q.name!r}: service_level_target is a share from 0 to 1, e.g. 0.8 for 80%")
         if q.ring_timeout <= 0:
             raise QueueError(f"queue {q.name!r}: ring_timeout must be more than 0 seconds")
         seen = [q.name]

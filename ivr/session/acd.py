@@ -68,6 +68,7 @@ class Acd:
         self._inboxes: dict[str, asyncio.Queue[Decision]] = {}
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
+        self._observers: list[Callable[[Decision], None]] = []
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -86,7 +87,19 @@ class Acd:
             await asyncio.gather(self._timer, return_exceptions=True)
             self._timer = None
 
+    def observe(self, fn: Callable[[Decision], None]) -> None:
+        """Also hand every decision to `fn` (the live floor), as it is made; `fn` must return at once."""
+        self._observers.append(fn)
+
     # --- inputs --------------------------------------------------------------------------
+
+    def set_queue_mode(self, queue: str, mode: str) -> None:
+        """A supervisor opens, pauses or drains a queue (QueueError names an unknown queue or mode)."""
+        self._route(self.distributor.set_mode(queue, mode))
+
+    def logout(self, agent_id: str) -> None:
+        """Log an agent out (after the call they are on; a ringing offer goes to the next agent)."""
+        self._route(self.distributor.logout(agent_id))
 
     def enqueue(
         self, call_id: str, queue: str, *, priority: int = 0, skills: Iterable[str] = (), caller: str = ""
@@ -133,6 +146,8 @@ class Acd:
             record = d.as_record()
             if record is not None and self._events is not None:
                 self._events.add_queue_event(**record)
+            for fn in self._observers:
+                fn(d)
             if isinstance(d, AgentStateChanged):
                 log.info("acd: agent %s %s -> %s (%s)", d.agent_id, d.previous.value, d.state.value, d.reason)
                 continue

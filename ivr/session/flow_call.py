@@ -12,12 +12,11 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from flows import FlowRunner, RunState
+from flows import static_prompts as flow_prompts
 from flows.state import LISTENING
 from ivr.core.errors import CallEndedError, IvrError
 from ivr.core.eventqueue import EventQueue
@@ -37,6 +36,7 @@ from ivr.core.events import (
     Say,
     SensitiveInput,
     SpeechStarted,
+    StepEntered,
     Timeout,
     Transcript,
     TransferRequested,
@@ -44,52 +44,14 @@ from ivr.core.events import (
 )
 from ivr.core.interfaces import CallLeg
 from ivr.core.redact import REDACTED_SPEECH
-from ivr.session.lookups import LookupSource, answer
+from ivr.session.lookups import answer
+from ivr.session.services import CallServices
+from ivr.session.typeahead import KeyRoute, Typeahead
 from ivr.session.voicemail import record_voicemail
 
 log = logging.getLogger(__name__)
 
 RATE = 16000  # call audio inside the IVR; the worker's conference bridge converts to the codec's rate
-
-
-class Voice(Protocol):
-    """Text to PCM for prompts (CachedSynthesizer in production)."""
-
-    async def say(self, text: str, rate: int) -> bytes: ...
-
-
-class SpeechInput(Protocol):
-    """Turns a call's audio into SpeechStarted and final Transcript events."""
-
-    async def run(self, leg: CallLeg, emit: Callable[[Event], None], turn: Callable[[], Listen | None]) -> None: ...
-
-
-class TransferHandler(Protocol):
-    """Carries out a TransferRequested: queue the caller for an agent, or refer them elsewhere."""
-
-    async def transfer(self, call: FlowCall, request: TransferRequested) -> None: ...
-
-
-class CallJournal(Protocol):
-    """Where a call's record goes (the database in production); every method returns at once.
-
-    It also gets each SensitiveInput when it takes effect: pause the recording and mask the caller until `on=False`.
-    """
-
-    def event(self, call: FlowCall, event: Event) -> None: ...
-
-
-@dataclass
-class CallServices:
-    """Everything a call needs from the rest of the product, built once by the app."""
-
-    voice: Voice
-    sources: Mapping[str, LookupSource]
-    voicemail_dir: Path
-    speech: SpeechInput | None = None
-    transfer: TransferHandler | None = None
-    journal: CallJournal | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class FlowCall:
@@ -111,6 +73,8 @@ class FlowCall:
         self._transferring = False
         self._secret: SensitiveInput | None = None  # a sensitive step is running: mask what the caller gives
         self._pause_after: set[str] | None = None  # prompts queued before it, which the recording keeps
+        self._typeahead = Typeahead()
+        self._step = ""  # the flow step last journaled as entered
 
     @property
     def call_id(self) -> str:
@@ -168,18 +132,14 @@ class FlowCall:
                     self._pause_now()
             if not self._playing:
                 await self._prompts_finished()
+            await self._release_keys()
         elif isinstance(event, DtmfDigit):
             self._pause_now()  # keys typed over an earlier prompt already belong to the sensitive step
             log.info("call %s: DTMF %s (%s)", self.call_id, "[redacted]" if self._secret else event.digit, event.method)
             if self._voicemail_keys is not None:
                 self._voicemail_keys.put_nowait(event.digit)
                 return
-            await self._barge_in("dtmf")
-            turn = self.listen
-            if turn is not None and turn.dtmf:
-                await self._feed(event)
-                if self.listen is turn:  # still collecting keys: the gap to the next key is timed
-                    self._start_timer(turn.inter_digit_timeout)
+            await self._key(event)
         elif isinstance(event, SpeechStarted):
             if self.listen is not None and self.listen.speech:
                 self._pause_now()
@@ -205,6 +165,24 @@ class FlowCall:
         else:
             await self._feed(event)
 
+    async def _key(self, event: DtmfDigit) -> None:
+        """One key, by the typeahead rule: to the open turn, held for a later one, or swallowed."""
+        route = self._typeahead.route(event, self.state, self.listen, self._interruptible())
+        if route is KeyRoute.SWALLOW:
+            log.info("call %s: terminator after a complete entry ignored", self.call_id)
+            await self._feed(event)  # the runner drops it too, and stops expecting it
+        elif route is KeyRoute.TAKE:
+            await self._barge_in("dtmf")
+            turn = self.listen
+            if turn is not None and turn.dtmf:
+                await self._feed(event)
+                if self.listen is turn:  # still collecting keys: the gap to the next key is timed
+                    self._start_timer(turn.inter_digit_timeout)
+
+    async def _release_keys(self) -> None:
+        for key in self._typeahead.release(self.state, self.listen, self._interruptible()):
+            await self._key(key)
+
     async def _feed(self, event: Event) -> None:
         if self.state is None or self.state.done:
             return
@@ -214,6 +192,10 @@ class FlowCall:
     # --- actions out --------------------------------------------------------------------
 
     async def _perform(self, actions: list[Event]) -> None:
+        step = self.state.step if self.state is not None else ""
+        if step != self._step:  # the live floor shows where each call is
+            self._step = step
+            self._journal(StepEntered(self.call_id, step=step, at=time.monotonic()))
         listen = None
         for action in actions:
             if isinstance(action, Say | Play):
@@ -248,6 +230,7 @@ class FlowCall:
             self._cancel_timer()
         if self._flow_over() and not self._after_prompts and not self._playing:
             self._finished.set()
+        await self._release_keys()
 
     async def _speak(self, action: Say | Play) -> None:
         if isinstance(action, Say):
@@ -283,8 +266,12 @@ class FlowCall:
             log.info("call %s: sensitive step %s; recording paused", self.call_id, self._secret.step)
             self._journal(self._secret)
 
+    def _interruptible(self) -> bool:
+        """Nothing plays, or the prompt playing now allows barge-in."""
+        return not self._playing or self._playing[next(iter(self._playing))]
+
     async def _barge_in(self, cause: str) -> None:
-        if self._playing and self._playing[next(iter(self._playing))]:
+        if self._playing and self._interruptible():
             log.info("call %s: barge-in by %s", self.call_id, cause)
             await self.leg.stop_playback()
 
@@ -395,5 +382,4 @@ def _number(uri: str) -> str:
 
 def static_prompts(runner: FlowRunner) -> list[str]:
     """Prompt texts with no variables: synthesized when the flow is loaded, never while a caller waits."""
-    texts = {t for step in runner.flow.steps.values() for t in step.templates() if t and "{" not in t}
-    return sorted(texts)
+    return flow_prompts(runner.flow, runner.knowledge)  # the knowledge base's answers too

@@ -27,6 +27,9 @@ from ivr.core.events import (
     Play,
     Say,
     SensitiveInput,
+    SpeechEnded,
+    SpeechStarted,
+    StepEntered,
     Transcript,
     VoicemailRecorded,
 )
@@ -58,6 +61,13 @@ class _Trace:
     fields: dict[str, Any] = field(default_factory=dict)
     sensitive_since: float | None = None  # a sensitive step runs: recording paused, caller speech masked
     recorder: CallRecorder | None = None
+    # Where the caller's speech began and ended (the endpointer's audio clock): a final transcript comes only after
+    # the trailing silence and the decode, seconds later, and a turn must start where its words are in the recording.
+    speech_from: float | None = None
+    spoken: tuple[float, float] | None = None  # the last utterance that ended
+    heard_span: tuple[float, float] | None = None  # the span of `heard`
+    speech_end: float | None = None  # the caller's latest end of speech (monotonic)
+    awaiting: float | None = None  # end of speech of a turn the flow took, until the reply's first audio
 
 
 class StoreJournal:
@@ -106,11 +116,11 @@ class StoreJournal:
         trace = self._calls.get(call_id)
         return trace.last_intent if trace else ""
 
-    async def call_finished(self, call: FlowCall) -> None:
-        """After FlowCall.run(): close the recording, store it, and store the final status."""
+    async def call_finished(self, call: FlowCall) -> str:
+        """After FlowCall.run(): close the recording, store it, and store the final status, which it returns."""
         trace = self._calls.pop(call.call_id, None)
         if trace is None:
-            return
+            return ""
         self._flush_heard(call.call_id, trace)
         if trace.recording is not None:
             info = await trace.recording
@@ -125,6 +135,7 @@ class StoreJournal:
             reason=hangup.reason if hangup else "",
             sip_code=hangup.sip_code if hangup else 0,
         )
+        return status
 
     # --- CallJournal ---------------------------------------------------------------------
 
@@ -133,7 +144,7 @@ class StoreJournal:
         trace = self._calls.get(call.call_id)
         if trace is None:
             return
-        if not isinstance(event, IntentDetected):
+        if not isinstance(event, IntentDetected | StepEntered):  # the intent of what was heard may follow these
             self._flush_heard(call.call_id, trace)
         if isinstance(event, CallAnswered):
             trace.origin = event.at or time.monotonic()
@@ -142,11 +153,24 @@ class StoreJournal:
                 trace.recording = asyncio.create_task(self._record(call.leg, trace))
         elif isinstance(event, Say | Play):
             text = (event.redacted or event.text) if isinstance(event, Say) else f"[audio {Path(event.path).name}]"
-            self.store.add_turn(call.call_id, "ivr", text, start=self._offset(trace, time.monotonic()))
+            now = time.monotonic()
+            # journaled when the prompt's audio is ready to play: the same measure as FloorStats' reply latency
+            latency = None if trace.awaiting is None else round(max(0.0, now - trace.awaiting), 3)
+            trace.awaiting = None
+            self.store.add_turn(call.call_id, "ivr", text, start=self._offset(trace, now), reply_latency=latency)
+        elif isinstance(event, SpeechStarted):
+            trace.speech_from = event.at or time.monotonic()
+        elif isinstance(event, SpeechEnded):
+            trace.speech_end = event.at or time.monotonic()
+            began = trace.speech_from if trace.speech_from is not None else trace.speech_end - event.duration
+            trace.spoken, trace.speech_from = (began, trace.speech_end), None
         elif isinstance(event, Transcript):
+            if event.final and event.text.strip() and call.listen is not None:
+                trace.awaiting, trace.speech_end = trace.speech_end, None
             if event.final and event.text.strip():
                 masked = trace.sensitive_since is not None or event.sensitive
                 trace.heard = dataclasses.replace(event, text=REDACTED_SPEECH) if masked else event
+                trace.heard_span, trace.spoken = trace.spoken, None
         elif isinstance(event, SensitiveInput):
             self._sensitive(trace, event.on)
         elif isinstance(event, DtmfDigit):
@@ -180,7 +204,8 @@ class StoreJournal:
         elif trace.heard is not None:
             heard, trace.heard = trace.heard, None
             text, confidence = heard.text, heard.confidence
-            start, end = _speech_span(heard, now)
+            start, end = trace.heard_span or _speech_span(heard, now)
+            trace.heard_span = None
         else:
             start, text, confidence, end = now, event.text, event.confidence, now
         trace.first_key_at = None
@@ -203,8 +228,9 @@ class StoreJournal:
     def _flush_heard(self, call_id: str, trace: _Trace) -> None:
         """A final transcript no intent followed (e.g. said while nothing was asked): store it as is."""
         heard, trace.heard = trace.heard, None
+        span, trace.heard_span = trace.heard_span, None
         if heard is not None:
-            start, end = _speech_span(heard, time.monotonic())
+            start, end = span or _speech_span(heard, time.monotonic())
             self.store.add_turn(
                 call_id,
                 "caller",

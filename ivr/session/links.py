@@ -50,6 +50,10 @@ class TranscriptLinks:
         base = web.public_url or f"http://{web.host}:{web.port}"
         return cls(secret, base, web.link_ttl_seconds)
 
+    def derive_key(self, purpose: str) -> bytes:
+        """32 bytes for another use of the same secret (e.g. the console's session cookies)."""
+        return hmac.new(self._secret, f"ivr-derive:{purpose}".encode(), hashlib.sha256).digest()
+
     def url(self, call_id: str) -> str:
         """A link to `call_id`'s transcript that works until now + ttl."""
         exp = int(self._clock() + self.ttl)

@@ -23,10 +23,11 @@ from ivr.core.events import RecordVoicemail, TransferRequested
 from ivr.core.interfaces import CallLeg
 from ivr.queues import Announce, CancelOffer, Connected, Offer, Overflow, QueueError
 from ivr.session.acd import Acd
-from ivr.session.flow_call import FlowCall, Voice
+from ivr.session.flow_call import FlowCall
 from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_end
 from ivr.session.journal import StoreJournal
 from ivr.session.links import TranscriptLinks
+from ivr.session.services import Voice
 
 log = logging.getLogger("ivr.acd")
 

@@ -121,6 +121,7 @@ def _turns(conn: Connection, rows: list[dict[str, Any]]) -> None:
             "intent": r.get("intent", ""),
             "intent_score": r.get("intent_score"),
             "created_at": when(r["at"]),
+            "reply_latency": r.get("reply_latency"),
         }
         for r in rows
     ]

@@ -20,10 +20,12 @@ from sqlalchemy.orm import sessionmaker
 
 from ivr.core.config import AgentConfig, StorageConfig
 from ivr.storage import calls, catalog, orders, reports, search
+from ivr.storage.console import ConsoleStore
 from ivr.storage.database import create_db_engine, normalize_url
 from ivr.storage.errors import StorageError
 from ivr.storage.migrate import migrate
 from ivr.storage.ops import CALL_UPDATE_FIELDS, WriteOp
+from ivr.storage.qa_store import QaStore
 from ivr.storage.spool import Spool
 from ivr.storage.writer import BatchWriter
 
@@ -186,9 +188,13 @@ class CallStore:
         end: float | None = None,
         intent: str = "",
         intent_score: float | None = None,
+        reply_latency: float | None = None,
         at: float | None = None,
     ) -> str:
-        """A caller/ivr/agent utterance; start/end are seconds into the recording. Returns its uid."""
+        """A caller/ivr/agent utterance; start/end are seconds into the recording. Returns its uid.
+
+        `reply_latency`: on an IVR turn answering the caller, seconds from the end of their speech to its audio.
+        """
         uid = uuid.uuid4().hex
         self._put(
             "turn",
@@ -201,6 +207,7 @@ class CallStore:
             end=end,
             intent=intent,
             intent_score=intent_score,
+            reply_latency=reply_latency,
             at=self._at(at),
         )
         return uid
@@ -334,6 +341,16 @@ class CallStore:
     async def agent_occupancy(self, *, since: datetime, until: datetime) -> list[reports.AgentOccupancy]:
         """Per-agent available/working/not-ready time and occupancy."""
         return await self._session(reports.agent_occupancy, since=since, until=until)
+
+    @property
+    def console(self) -> ConsoleStore:
+        """The web console's tables: users, audit log, flow versions, live pointers and drafts."""
+        return ConsoleStore(self)
+
+    @property
+    def qa(self) -> QaStore:
+        """The QA console's tables: call search, a call's page, scores, corrections, retention and erasure."""
+        return QaStore(self)
 
     async def publish_flow(self, name: str, source: str, *, format: str = "yaml", published_by: str = "") -> int:
         """Store a validated flow as its next version; returns the version number."""

@@ -50,6 +50,8 @@ class IvrServer:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     web_port: int = 0
+    stdout_path: Path | None = None  # stdout apart from the log, when asked for
+
 
     @property
     def uri(self) -> str:
@@ -59,6 +61,10 @@ class IvrServer:
     def log(self) -> str:
         """Everything the server and its workers logged so far."""
         return self.log_path.read_text(errors="replace")
+
+    def stdout(self) -> str:
+        """What the server printed on stdout (the log when stdout was not kept apart)."""
+        return (self.stdout_path or self.log_path).read_text(errors="replace")
 
     def status(self) -> dict[str, Any]:
         """The status.json snapshot written every second."""
@@ -106,8 +112,12 @@ def start_server(
     kamailio: bool = True,
     env: dict[str, str] | None = None,
     extra_toml: str = "",
+    split_stdout: bool = False,
 ) -> IvrServer:
-    """Start `ivr serve` from a copy of the default config.toml in `root` (plus `extra_toml`), on free ports."""
+    """Start `ivr serve` from a copy of the default config.toml in `root` (plus `extra_toml`), on free ports.
+
+    Its stdout and stderr both go to serve.log, unless `split_stdout` keeps stdout in serve.out.
+    """
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "config.toml", root / "config.toml")
     if extra_toml:  # e.g. [[queues]] and [[agents]] tables, which config.toml leaves out
@@ -137,13 +147,17 @@ def start_server(
         base = _free_block(workers)
         full_env["IVR_WORKERS__BASE_PORT"] = str(base)
     log_path = root / "serve.log"
-    out = log_path.open("wb")
-    proc = subprocess.Popen([*IVR, "serve", "--config", str(root / "config.toml")], cwd=root, stdout=out,
-                            stderr=subprocess.STDOUT, env=full_env)  # fmt: skip
-    out.close()  # the child holds its own descriptor
-    server = IvrServer(proc, root, sip_port, log_path, full_env, int(full_env["IVR_WEB__PORT"]))
+    stdout_path = root / "serve.out" if split_stdout else None
+    err = log_path.open("wb")
+    out = stdout_path.open("wb") if stdout_path else None
+    proc = subprocess.Popen([*IVR, "serve", "--config", str(root / "config.toml")], cwd=root,
+                            stdout=out or err, stderr=err, env=full_env)  # fmt: skip
+    err.close()  # the child holds its own descriptors
+    if out is not None:
+        out.close()
+    server = IvrServer(proc, root, sip_port, log_path, full_env, int(full_env["IVR_WEB__PORT"]), stdout_path)
     deadline = time.monotonic() + 60 + 0.5 * workers
-    while "ivr ready on" not in server.log():
+    while "ivr ready on" not in server.stdout():
         if proc.poll() is not None or time.monotonic() > deadline:
             server.stop()  # SIGTERM: it stops its workers too (SIGKILL would orphan them)
             raise AssertionError(f"ivr serve did not start:\n{server.log()[-4000:]}")

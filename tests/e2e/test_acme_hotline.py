@@ -36,3 +36,25 @@ def test_store_hours_by_keypad(acme: IvrServer) -> None:
     t = run_call(acme.uri, "quiet dtmf 3", "quiet hangup", max_seconds=60)
     assert t["answered"] and len(events(t, "prompt_start")) >= 2
     acme.wait_log("says 'Our stores are open Monday to Saturday from 9 AM to 9 PM")
+
+
+def test_a_hash_after_a_complete_order_number_does_not_cut_off_the_answer(acme: IvrServer, tmp_path: Path) -> None:
+    # The five digits complete the entry; the '#' a caller adds by habit arrives 0.25 s later, while the answer
+    # is being looked up or already playing. It must neither cut the answer off nor reach the next menu.
+    t = run_call(acme.uri, "quiet dtmf 1", "quiet dtmf 24680#", "quiet hangup", record=tmp_path / "heard.wav",
+                 max_seconds=60)  # fmt: skip
+    assert t["answered"] and t["ended_by"] == "local"
+    keyed = events(t, "dtmf_sent")[-1]
+    assert keyed["digits"] == "24680#"
+    last_key = keyed["t"] + 0.25 * (len(keyed["digits"]) - 1)
+    starts = [e["t"] for e in events(t, "prompt_start") if e["t"] > keyed["t"]]
+    ends = [e["t"] for e in events(t, "prompt_end") if e["t"] > keyed["t"]]
+    assert starts and ends, t["events"]
+    # "Order 2 4 6 8 0 was delivered on November eighteenth. Is there anything else I can help you with?"
+    # plays as one stretch of speech of about 6 s; cut off by the '#', it stopped within a second.
+    assert ends[0] - starts[0] > 4.5, t["events"]
+    assert ends[0] > last_key + 3.0, t["events"]
+    acme.wait_log("says 'Order two four six eight zero was delivered on November eighteenth.'")
+    acme.wait_log("terminator after a complete entry ignored")
+    # The caller hung up in the quiet after the question: no reprompt for silence came first.
+    assert len(starts) == 1, t["events"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,15 @@ def test_order_status_by_speech(acme: IvrServer, tmp_path: Path) -> None:
     acme.wait_log("recognized 'one two three four five'", timeout=5)
     line = next(x for x in acme.log().splitlines() if "recognized 'one two three four five'" in x)
     assert "(early decode, turn ended on " in line, line
+    # Confirm only when it helps: heard surely, the number is read back by the answer itself, with no
+    # "Is that right?" turn before it; heard unsurely (below the step's confirm_below 0.5), it is asked.
+    heard = re.search(r"call (\S+) heard 'one two three four five' \((\d\.\d\d)\)", acme.log())
+    assert heard, acme.log()[-3000:]
+    call_id, confidence = heard.group(1), float(heard.group(2))
+    said = [x.split(" says ", 1)[1] for x in acme.log().splitlines() if f"call {call_id} says " in x]
+    answer = next(i for i, x in enumerate(said) if x.startswith("'Order one two three four five shipped"))
+    asked = "'I heard one two three four five. Is that right?'" in said[:answer]
+    assert asked == (confidence < 0.5), (confidence, said)
 
 
 def test_barge_in_stops_the_prompt_and_the_speech_is_recognized(acme: IvrServer, tmp_path: Path) -> None:

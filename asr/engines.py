@@ -33,6 +33,7 @@ def load_recognizer(
         sample_rate=config.sample_rate,
         executor=executor,
         workers=config.workers,
+        background_workers=config.background_workers,
         clock=clock,
     )
     engine, path = _resolve(config)

@@ -65,6 +65,7 @@ class MoonshineRecognizer(ExecutorRecognizer):
         executor: Executor | None = None,
         workers: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        background_workers: int = 0,
     ) -> None:
         check_call_rate(sample_rate)
         if not language.lower().startswith("en"):
@@ -84,6 +85,7 @@ class MoonshineRecognizer(ExecutorRecognizer):
                 word_confidence=False,
                 model=str(directory),
             ),
+            background=background_workers,
         )
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:

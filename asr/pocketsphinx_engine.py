@@ -44,6 +44,7 @@ class PocketsphinxRecognizer(ExecutorRecognizer):
         executor: Executor | None = None,
         workers: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        background_workers: int = 0,
     ) -> None:
         check_call_rate(sample_rate)
         if not language.lower().startswith("en"):
@@ -74,6 +75,7 @@ class PocketsphinxRecognizer(ExecutorRecognizer):
                 word_confidence=False,
                 model=str(self._hmm),
             ),
+            background=background_workers,
         )
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:

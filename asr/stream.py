@@ -8,15 +8,17 @@ thread (never on the loop), and yields partial and final `Transcript` events.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from asr.pool import DecodePool
 from ivr.core.audio import Resampler
 from ivr.core.errors import AudioFormatError, IvrError
 from ivr.core.events import Transcript, WordInfo
@@ -213,13 +215,26 @@ class ExecutorRecognizer:
     capabilities: RecognizerCapabilities
 
     def _start_executor(
-        self, executor: Executor | None, workers: int, clock: Callable[[], float], capabilities: RecognizerCapabilities
+        self,
+        executor: Executor | None,
+        workers: int,
+        clock: Callable[[], float],
+        capabilities: RecognizerCapabilities,
+        background: int = 0,
     ) -> None:
         self.capabilities = capabilities
         self._clock = clock
         self._owns_executor = executor is None
-        name = f"asr-{capabilities.engine}"
-        self._executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._executor = executor or DecodePool(workers, background, name=f"asr-{capabilities.engine}")
+
+    def background(self) -> ExecutorRecognizer:
+        """The same model on the pool's background lane (bridged calls): its decodes never hold up a bot turn."""
+        lane = getattr(self._executor, "background", None)
+        if not isinstance(lane, Executor):
+            raise RecognitionError("this recognizer's executor has no background lane; let it make its own pool")
+        other = copy.copy(self)
+        other._executor, other._owns_executor = lane, False
+        return other
 
     def _stream(self, call_id: str, decoder: Decoder, model_rate: int) -> ExecutorStream:
         return ExecutorStream(
@@ -233,8 +248,20 @@ class ExecutorRecognizer:
         )
 
     @property
+    def threads(self) -> int:
+        """How many of this recognizer's decodes run at once."""
+        lane = getattr(self._executor, "threads", None)
+        if isinstance(lane, int):
+            return lane
+        if isinstance(self._executor, DecodePool):
+            return self._executor.workers + self._executor.background_workers
+        return int(getattr(self._executor, "_max_workers", 1))
+
+    @property
     def backlog(self) -> int:
         """Decode jobs waiting for a free recognizer thread (the decode backlog on /metrics)."""
+        if isinstance(self._executor, DecodePool):
+            return self._executor.backlog
         queue = getattr(self._executor, "_work_queue", None)  # ThreadPoolExecutor's queue: no public API gives it
         return queue.qsize() if queue is not None else 0
 

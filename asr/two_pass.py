@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,15 @@ MODEL_RATE = 16000
 UNSURE_BELOW = 0.2  # Moonshine confidence under which Whisper decodes a grammar turn again
 
 
+@dataclass
+class _Load:
+    """Decodes running now (this one included) and whether one of them is a second pass."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    decoding: int = 0
+    second_pass: bool = False
+
+
 class TwoPassRecognizer(ExecutorRecognizer):
     """Moonshine for every turn; Whisper again for a grammar turn Moonshine is unsure of, CPU permitting."""
 
@@ -45,6 +54,7 @@ class TwoPassRecognizer(ExecutorRecognizer):
         clock: Callable[[], float] = time.monotonic,
         unsure_below: float = UNSURE_BELOW,
         model_dir: str | Path | None = None,
+        background_workers: int = 0,
     ) -> None:
         self._start_executor(
             executor,
@@ -58,17 +68,18 @@ class TwoPassRecognizer(ExecutorRecognizer):
                 partials=False,
                 word_confidence=False,
             ),
+            background=background_workers,
         )
         # both decode on this recognizer's executor, inside its streams
         self.first = MoonshineRecognizer(model_dir, language, sample_rate, executor=self._executor)
-        self.second = WhisperRecognizer(language=language, sample_rate=sample_rate, executor=self._executor)
+        # a Whisper replica for every thread of the pool, as WhisperRecognizer makes for its own pool
+        self.second = WhisperRecognizer(language=language, sample_rate=sample_rate, executor=self._executor,
+                                        workers=workers, background_workers=background_workers)  # fmt: skip
         self.capabilities = replace(
             self.capabilities, model=f"{self.first.capabilities.model} + {self.second.capabilities.model}"
         )
         self.unsure_below = unsure_below
-        self._lock = threading.Lock()
-        self._decoding = 0  # decodes running now, this one included
-        self._second_pass = False
+        self._load = _Load()  # shared with the background() copy, so bridged calls' decodes count too
         self.second_passes = 0  # turns Whisper decoded again
         self.skipped = 0  # unsure turns left to Moonshine because other decodes were running
 
@@ -79,15 +90,16 @@ class TwoPassRecognizer(ExecutorRecognizer):
 
     def recognize(self, audio: np.ndarray, grammar: Grammar | None = None) -> Hypothesis:
         """Recognize float32 mono 16 kHz audio (blocking: run it in an executor)."""
-        with self._lock:
-            self._decoding += 1
+        load = self._load
+        with load.lock:
+            load.decoding += 1
         try:
             heard = self.first.recognize(audio, grammar)
             if grammar is None or heard.confidence >= self.unsure_below:
                 return heard
-            with self._lock:
-                spare = self._decoding == 1 and not self._second_pass  # nobody else is waiting for a decode
-                self._second_pass = self._second_pass or spare
+            with load.lock:
+                spare = load.decoding == 1 and not load.second_pass  # nobody else is waiting for a decode
+                load.second_pass = load.second_pass or spare
             if not spare:
                 self.skipped += 1
                 return heard
@@ -95,11 +107,11 @@ class TwoPassRecognizer(ExecutorRecognizer):
                 self.second_passes += 1
                 again = self.second.recognize(audio, grammar)
             finally:
-                with self._lock:
-                    self._second_pass = False
+                with load.lock:
+                    load.second_pass = False
         finally:
-            with self._lock:
-                self._decoding -= 1
+            with load.lock:
+                load.decoding -= 1
         log.debug("second pass: moonshine %r (%.2f) -> whisper %r (%.2f)", heard.text, heard.confidence,
                   again.text, again.confidence)  # fmt: skip
         return again if again.text or not heard.text else heard

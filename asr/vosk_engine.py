@@ -59,6 +59,7 @@ class VoskRecognizer(ExecutorRecognizer):
         executor: Executor | None = None,
         workers: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        background_workers: int = 0,
     ) -> None:
         check_call_rate(sample_rate)
         self.model_path = Path(model_path)
@@ -77,6 +78,7 @@ class VoskRecognizer(ExecutorRecognizer):
                 word_confidence=True,
                 model=str(self.model_path),
             ),
+            background=background_workers,
         )
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:

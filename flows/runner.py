@@ -213,8 +213,9 @@ class FlowRunner:
             return dataclasses.replace(state, status=WAITING, pending=rid)
         if isinstance(step, TransferStep):
             self.say(state, step.text, actions, barge_in=False)
-            actions.append(TransferRequested(cid, target=step.target, queue=step.queue, priority=step.priority,
-                                             skills=step.skills,
+            priority, skills = step.route(state.variables)
+            actions.append(TransferRequested(cid, target=step.target, queue=step.queue, priority=priority,
+                                             skills=skills,
                                              reason=render(step.reason, state.variables, self.secrets)))
             return dataclasses.replace(state, status=DONE, ended_by="transfer")
         if isinstance(step, HangupStep):

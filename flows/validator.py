@@ -222,13 +222,15 @@ def _variable_problems(flow: Flow, doc: YamlDocument) -> list[Problem]:
             for path in refs:
                 if not _is_defined(path, available):
                     problems.append(_undefined(doc, sid, template, path, available))
-        if isinstance(step, BranchStep):
-            for cond, _, line in step.conditions:
-                for path in cond.paths:
-                    if not _is_defined(path, names):
-                        problems.append(Problem(line, f"step '{sid}': condition reads '{path}', which is not set "
-                                                      "on every path to this step",
-                                                "set it earlier, or declare it under 'variables' with a default"))
+        conditions = [(c, line) for c, _, line in step.conditions] if isinstance(step, BranchStep) else []
+        if isinstance(step, TransferStep):
+            conditions = [(rule.condition, rule.line) for rule in step.when]
+        for cond, line in conditions:
+            for path in cond.paths:
+                if not _is_defined(path, names):
+                    problems.append(Problem(line, f"step '{sid}': condition reads '{path}', which is not set "
+                                                  "on every path to this step",
+                                            "set it earlier, or declare it under 'variables' with a default"))
     return problems
 
 

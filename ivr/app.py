@@ -18,6 +18,10 @@ from flows.model import TransferStep
 from ivr.core.config import Config
 from ivr.core.errors import IvrError
 from ivr.session.acd import Acd, queues_with_defaults
+from ivr.session.bridge_speech import BridgeSpeech
+from ivr.session.callbacks import CallbackDesk, trunk_domain
+from ivr.session.customers import customer_sources
+from ivr.session.desk import AgentDesk
 from ivr.session.floor import FloorStats, JournalTee
 from ivr.session.flow_call import FlowCall
 from ivr.session.flow_registry import FlowRegistry
@@ -26,11 +30,16 @@ from ivr.session.journal import StoreJournal
 from ivr.session.links import SECRET_FILE, TranscriptLinks
 from ivr.session.live_floor import LiveFloor
 from ivr.session.lookups import database_sources
+from ivr.session.overload import OverloadGuard
+from ivr.session.overload_call import OverloadWatch, keypad_prompts
 from ivr.session.queueing import QueueTransfer
 from ivr.session.records import keep_purging, open_call_store
 from ivr.session.services import CallServices
 from ivr.session.speech import CallSpeech
+from ivr.session.survey import AfterCallSurvey
 from ivr.storage import CallStore
+from ivr.storage.callbacks import CallbackStore
+from ivr.storage.csat import CsatStore
 from ivr.web import WebServer, build_app
 from ivr.web.context import WebContext
 from telephony.capacity import plan_workers
@@ -69,12 +78,14 @@ async def serve(config: Config, config_args: list[str]) -> int:
         )  # fmt: skip
 
     recognizer = await asyncio.to_thread(load_recognizer, config.asr_section())  # once per process; streams are cheap
+    guard = OverloadGuard(config.overload, config.asr.workers)
     voice = await CachedSynthesizer.open(config.tts, config.path(config.tts.cache_dir))
     services = CallServices(
         voice=voice,
         sources=demo_sources(),
         voicemail_dir=config.path(config.recordings.dir) / "voicemail",
-        speech=CallSpeech(recognizer, config.vad),
+        speech=CallSpeech(recognizer, config.vad, guard.load),
+        overload=guard,
     )
     records = Records()
     board = Switchboard(config.workers.control_host, config.workers.control_port)
@@ -88,21 +99,35 @@ async def serve(config: Config, config_args: list[str]) -> int:
         await registry.start()  # the live version, its prompts pre-warmed, then following publishes
         await records.open(config, registry, services)
         records.floor.watch(acd=records.acd, board=board, store=store, recognizer=recognizer, workers_expected=workers)
-        warmed = await voice.prewarm(records.prompts(), rates=(16000,))
+        services.journal = JournalTee((services.journal, OverloadWatch(guard, voice)))  # "one moment" if late
+        records.floor.overload = guard
+        warmed = await voice.prewarm(records.prompts() + guard.prompts(), rates=(16000,))
+        # the keypad notices are needed only once speech is saturated: they need not hold up the start
+        records.tasks.append(asyncio.create_task(_prewarm(voice, keypad_prompts(guard, registry.pick().runner))))
+        log.info("%s", guard.describe())
         log.info("queue prompts pre-warmed: %s", warmed)
         await board.start()
         await supervisor.start()
         # Workers start in parallel; on 2 cores 100 of them need ~15 s, so allow time per worker.
         await board.wait_workers(workers, timeout=30 + 0.5 * workers)
+        if records.callbacks is not None:
+            records.callbacks.dialer = board
+            await records.callbacks.restore()  # pending callbacks of the last run keep their place
         if kamailio_bin is not None:
             ports = [config.workers.base_port + i for i in range(workers)]
-            kamailio = KamailioProcess(kamailio_bin, config.sip, config.kamailio, ports, config.path("var/run"))
+            kamailio = KamailioProcess(kamailio_bin, config.sip, config.kamailio, ports, config.path("var/run"),
+                                       retry_after=config.overload.retry_after_seconds)  # fmt: skip
             await kamailio.start()
         print(READY_LINE.format(host=config.sip.host, port=config.sip.port), flush=True)
         log.info("%d media worker(s), %d callers each", workers, config.workers.callers_per_worker)
 
         async def accept() -> None:
             async for leg in board.calls():
+                if not guard.admit(len(calls)):  # refused before it is answered: calls in progress keep their speed
+                    log.warning("call %s from %s refused: %d calls, capacity %d (503, Retry-After %d s)", leg.call_id,
+                                leg.caller, len(calls), guard.call_capacity(), config.overload.retry_after_seconds)
+                    await leg.reject(503, {"Retry-After": str(config.overload.retry_after_seconds)})
+                    continue
                 task = asyncio.create_task(_run_call(leg, registry, services, records), name=f"call-{leg.call_id}")
                 calls.add(task)
                 task.add_done_callback(calls.discard)
@@ -133,6 +158,10 @@ async def serve(config: Config, config_args: list[str]) -> int:
         await records.close()
         await voice.aclose()
         log.info("stopped")
+
+
+async def _prewarm(voice: CachedSynthesizer, texts: list[str]) -> None:
+    await voice.prewarm(texts, rates=(16000,))
 
 
 async def _run_call(leg: RemoteCallLeg, registry: FlowRegistry, services: CallServices, records: Records) -> None:
@@ -168,16 +197,20 @@ class Records:
     journal: StoreJournal | None = None
     acd: Acd | None = None
     transfer: QueueTransfer | None = None
+    survey: AfterCallSurvey | None = None
     web: WebServer | None = None
     floor: FloorStats = field(default_factory=FloorStats)  # live numbers for /metrics
     live: LiveFloor | None = None  # the supervisors' live floor and its event bus
+    callbacks: CallbackDesk | None = None  # callers who hung up to be called back
+    desk: AgentDesk | None = None  # the agents' desktops
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open_store(self, config: Config, services: CallServices) -> CallStore:
         """Open the store (repairing what a crash left) and read orders from it."""
         self.store = await open_call_store(config, self.executor)
         orders = await database_sources(self.store, seed=config.storage.seed_demo_orders)  # orders from the database
-        services.sources = {**services.sources, **orders}
+        customers = await customer_sources(config.customers, self.store.customers)  # callers found by number
+        services.sources = {**services.sources, **orders, **customers}
         self.tasks.append(asyncio.create_task(keep_purging(self.store, config, self.executor)))
         return self.store
 
@@ -188,32 +221,56 @@ class Records:
         links = TranscriptLinks.from_config(config.web, config.path(SECRET_FILE))
         self.journal = StoreJournal(self.store, config.recordings, root=config.root, executor=self.executor)
         used = [s.queue for s in runner.flow.steps.values() if isinstance(s, TransferStep)]
-        self.acd = Acd(queues_with_defaults(config.queues, used), config.agents, self.store)
+        stored, agents = await self.store.desk.roster()  # managed in the console, seeded from config.toml
+        self.acd = Acd(queues_with_defaults(stored, used), [a.config for a in agents], self.store)
         root = Path(config.root)
         music = {q.name: load_hold_music(q.hold_music, root) for q in self.acd.queues.values() if q.hold_music}
         await asyncio.to_thread(hold_music)  # generated once, before any caller waits for it
-        self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music)
+        self.survey = AfterCallSurvey(services.voice, config.survey, CsatStore(self.store))
+        self.survey.observers.append(self.floor.survey_done)
+        self.transfer = QueueTransfer(self.acd, services.voice, links=links, journal=self.journal, music=music,
+                                      survey=self.survey)  # fmt: skip
+        if config.bridge_speech.enabled and isinstance(services.speech, CallSpeech):
+            self.transfer.speech = BridgeSpeech.on_background(services.speech.recognizer, config.vad,
+                                                              config.bridge_speech)  # fmt: skip
         self.live = LiveFloor(self.acd, config.live, floor=self.floor)  # before start: it sees the agents log in
+        self.callbacks = CallbackDesk(self.acd, services.voice, config.callbacks, store=CallbackStore(self.store),
+                                      events=self.store, trunk_domain=trunk_domain(config.sip.trunk),
+                                      watcher=self.live, journal=self.journal, links=links)  # fmt: skip
+        self.transfer.callbacks = self.callbacks
+        self.desk = AgentDesk(self.acd, self.live, config.desk, store=self.store)
+        self.transfer.pops = self.desk
         self.acd.start()
+        self.desk.start()
         await self.live.start(self.store)
+        self.live.followups_open(await CsatStore(self.store).open_tasks())
+        self.survey.observers.append(self.live.survey_done)
         context = WebContext(store=self.store, links=links, config=config.web, root=root, registry=registry,
                              voice=services.voice, floor=self.floor, flow_dirs=(flow_path(config).parent,),
-                             recordings=config.recordings, live=self.live)  # fmt: skip
+                             recordings=config.recordings, live=self.live, survey=config.survey,
+                             desk=self.desk)  # fmt: skip
         self.web = WebServer(build_app(context), config.web.host, config.web.port)
         await self.web.start()
         services.transfer, services.journal = self.transfer, JournalTee((self.journal, self.floor, self.live))
 
     def prompts(self) -> list[str]:
         """Texts callers may hear while queued, to synthesize before the first call."""
-        return (self.transfer.prompts() if self.transfer else []) + common_announcements()
+        survey = self.survey.prompts() if self.survey else []
+        return (self.transfer.prompts() if self.transfer else []) + common_announcements() + survey
 
     async def close(self) -> None:
         """Stop the web app and timers, then commit every held write (or leave it in the spool)."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         if self.acd is not None:
             await self.acd.stop()
+        if self.survey is not None:
+            await self.survey.aclose()  # scores of surveys cut by the shutdown are stored before the store closes
+        if self.desk is not None:
+            await self.desk.stop()
         if self.live is not None:
             await self.live.stop()  # ends the browsers' event streams, so the web app stops at once
         if self.web is not None:

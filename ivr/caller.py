@@ -101,6 +101,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--answer-code", type=int, default=200, help="with --listen: 200, or e.g. 486 to refuse")
     p.add_argument("--answer-after", type=float, default=0.0, help="with --listen: ring this long first")
     p.add_argument("--tts-voice", default="en-us", help="espeak-ng voice for `say` steps")
+    p.add_argument("--user", default="caller", help="user part of the From URI: the caller ID (default caller)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -110,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
     steps = [Step.parse(s) for s in args.step]
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
-    phone = Softphone(args.bind, args.port, args.rate, tuple(args.codec))
+    phone = Softphone(args.bind, args.port, args.rate, tuple(args.codec), user=args.user)
     phone.start()
     t0 = time.monotonic()
     timeline: list[dict[str, Any]] = []
@@ -154,6 +155,7 @@ def main(args: argparse.Namespace) -> int:
         "dtmf_received": "".join(d for _, d in st.dtmf),
         "referred_to": st.referred_to,
         "refused_calls": st.refused,
+        "retry_after": st.retry_after,
         "events": timeline,
     }
     if args.record:
@@ -173,7 +175,10 @@ def _run(phone: Any, steps: list[Step], listener: _Listener, note: Any, args: ar
     while st.answered_at is None and st.ended_at is None and time.monotonic() < deadline:
         time.sleep(0.01)
     if st.answered_at is None:
-        note("failed", code=st.end_code, reason=st.end_reason)
+        note("failed", code=st.end_code, reason=st.end_reason, retry_after=st.retry_after)
+        if st.end_code:  # a refusal says why on stderr; the JSON on stdout stays parseable
+            later = f"; the server asks to retry after {st.retry_after} s" if st.retry_after is not None else ""
+            print(f"ivr call: refused with {st.end_code} {st.end_reason}{later}", file=sys.stderr, flush=True)
         return
     note("answered", st.answered_at, codec=st.codec)
     deadline = st.answered_at + args.max_seconds

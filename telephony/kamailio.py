@@ -44,8 +44,14 @@ def find_kamailio(cfg: KamailioConfig) -> str | None:
     return shutil.which(cfg.binary) or shutil.which(cfg.binary, path="/usr/sbin:/usr/local/sbin")
 
 
-def render_config(sip: SipConfig, kam: KamailioConfig, worker_ports: Sequence[int], run_dir: Path) -> str:
-    """kamailio.cfg: dispatcher over the workers, OPTIONS health checks, failover on 486/503/timeout."""
+def render_config(
+    sip: SipConfig, kam: KamailioConfig, worker_ports: Sequence[int], run_dir: Path, retry_after: int = 30
+) -> str:
+    """kamailio.cfg: dispatcher over the workers, OPTIONS health checks, failover on 486/503/timeout.
+
+    A 503 that carries Retry-After is the control process refusing a call beyond its capacity: it is passed
+    on to the caller as it is, and the worker is neither marked down nor replaced by the next one.
+    """
     mpath = kam.modules_dir or next((d for d in _MODULE_DIRS if Path(d).is_dir()), _MODULE_DIRS[0])
     listens = "\n".join(f"listen={t}:{sip.host}:{sip.port}" for t in sip.transports if t in ("udp", "tcp"))
     modules = "\n".join(f'loadmodule "{m}.so"' for m in _MODULES)
@@ -113,6 +119,7 @@ request_route {{
     # algorithm 4: round robin over the active workers of set 1
     if (!ds_select_dst("1", "4")) {{
         xlog("L_ERR", "no media worker available for $rm from $si:$sp\\n");
+        append_to_reply("Retry-After: {retry_after}\\r\\n");
         send_reply("503", "No Media Worker Available");
         exit;
     }}
@@ -123,6 +130,14 @@ request_route {{
 
 failure_route[NEXT_WORKER] {{
     if (t_is_canceled()) exit;
+    # Over capacity (the control process refused before answering): every worker would say the same, and this
+    # one is healthy. Pass the refusal on, with its Retry-After, and keep the worker in the set.
+    if (t_check_status("503") && $T_rpl($hdr(Retry-After)) != $null) {{
+        xlog("L_INFO", "$rm from $si:$sp refused over capacity (503, Retry-After $T_rpl($hdr(Retry-After)))\\n");
+        append_to_reply("Retry-After: $T_rpl($hdr(Retry-After))\\r\\n");
+        t_reply("503", "Service Unavailable");
+        exit;
+    }}
     if (t_check_status("503") || (t_branch_timeout() && !t_branch_replied())) {{
         ds_mark_dst("ip");
     }}
@@ -145,7 +160,15 @@ def render_dispatcher(host: str, worker_ports: Sequence[int]) -> str:
 class KamailioProcess:
     """Runs Kamailio in the foreground as a child of `ivr serve`."""
 
-    def __init__(self, binary: str, sip: SipConfig, kam: KamailioConfig, worker_ports: Sequence[int], run_dir: Path):
+    def __init__(
+        self,
+        binary: str,
+        sip: SipConfig,
+        kam: KamailioConfig,
+        worker_ports: Sequence[int],
+        run_dir: Path,
+        retry_after: int = 30,
+    ):
         self.binary = binary
         self.sip = sip
         self.run_dir = run_dir
@@ -153,7 +176,7 @@ class KamailioProcess:
         self.log_path = run_dir / "kamailio.log"
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "dispatcher.list").write_text(render_dispatcher(sip.host, worker_ports))
-        self.cfg_path.write_text(render_config(sip, kam, worker_ports, run_dir))
+        self.cfg_path.write_text(render_config(sip, kam, worker_ports, run_dir, retry_after))
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, timeout: float = 10.0) -> None:

@@ -95,9 +95,9 @@ class RemoteCallLeg:
             )
         raise TelephonyError(f"call {self.call_id} not answered within {timeout:.0f} s")
 
-    async def reject(self, code: int = 486) -> None:
-        """Refuse an offered call with a final response."""
-        self._send({"t": "answer", "code": code})
+    async def reject(self, code: int = 486, headers: Mapping[str, str] | None = None) -> None:
+        """Refuse an offered call with a final response (and headers, e.g. Retry-After on a 503)."""
+        self._send({"t": "answer", "code": code, "headers": dict(headers or {})})
 
     async def events(self) -> AsyncIterator[Event]:  # type: ignore[override]
         """Call events (urgent first); ends after the Hangup event."""

@@ -26,6 +26,18 @@ log = logging.getLogger(__name__)
 _X_HEADER = re.compile(r"^(X-[A-Za-z0-9-]+):\s*(.*?)\s*$", re.MULTILINE)
 
 
+_RETRY_AFTER = re.compile(r"^Retry-After:\s*(\d+)", re.MULTILINE | re.IGNORECASE)
+
+
+def _retry_after(prm: pj.OnCallStateParam) -> int | None:
+    """Retry-After of the final response that ended an unanswered call, if it had one."""
+    e = prm.e
+    if e.type != pj.PJSIP_EVENT_TSX_STATE or e.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+        return None
+    found = _RETRY_AFTER.search(e.body.tsxState.src.rdata.wholeMsg)
+    return int(found.group(1)) if found else None
+
+
 class _RxPort(pj.AudioMediaPort):
     def __init__(self, rate: int, frames: collections.deque[tuple[float, bytes]]) -> None:
         super().__init__()
@@ -67,6 +79,7 @@ class CallState:
     dtmf: list[tuple[float, str]] = field(default_factory=list)
     referred_to: str = ""
     refused: list[str] = field(default_factory=list)
+    retry_after: int | None = None  # Retry-After of a refusal (503 over capacity), in seconds
 
 
 class _Call(pj.Call):
@@ -91,6 +104,8 @@ class _Call(pj.Call):
             st.answered_at = time.monotonic()
         elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED and st.ended_at is None:
             st.end_code, st.end_reason = ci.lastStatusCode, ci.lastReason
+            if st.answered_at is None:
+                st.retry_after = _retry_after(prm)
             st.ended_by = "local" if self.hung_up_locally else "remote"
             st.ended_at = time.monotonic()
             self.phone._ended()
@@ -127,8 +142,11 @@ class _Account(pj.Account):
 class Softphone:
     """One pjsua2 endpoint that makes or takes a single call at a time."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, rate: int = 16000, codecs: tuple[str, ...] = ()) -> None:
-        self.host, self.port, self.rate = host, port, rate
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, rate: int = 16000, codecs: tuple[str, ...] = (),
+        user: str = "caller",
+    ) -> None:  # fmt: skip
+        self.host, self.port, self.rate, self.user = host, port, rate, user
         self.codecs = codecs or ("PCMU", "PCMA", "G722")
         self.frames: collections.deque[tuple[float, bytes]] = collections.deque()
         self.state = CallState()
@@ -152,7 +170,7 @@ class Softphone:
             if self.port == 0:
                 self.port = int(ep.transportGetInfo(ep.transportEnum()[0]).localName.rsplit(":", 1)[1])
             self._acc = _Account(self)
-            self._acc.create(account_config(self.host, self.port, 0, 0, user="caller"))
+            self._acc.create(account_config(self.host, self.port, 0, 0, user=self.user))
             self._rx = _RxPort(self.rate, self.frames)
 
         self._pj.start(init).result(10)

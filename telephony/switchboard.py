@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -36,13 +37,21 @@ class WorkerLink:
         self.writer.write(wire.encode(header, payload))
 
     def dial(
-        self, target: str, headers: Mapping[str, str], bridge: str | None, caller_leg: RemoteCallLeg
+        self,
+        target: str,
+        headers: Mapping[str, str],
+        bridge: str | None,
+        caller_leg: RemoteCallLeg | None,
+        *,
+        trunk: bool = False,
     ) -> RemoteCallLeg:
-        """Place an outbound leg from this worker (optionally bridged to an existing leg)."""
+        """Place an outbound leg from this worker (optionally bridged to an existing leg, or via the trunk)."""
         leg_id = f"{self.name}-{uuid.uuid4().hex[:10]}"
-        leg = RemoteCallLeg(self, leg_id, caller=caller_leg.callee, callee=target, outbound=True)
+        caller = caller_leg.callee if caller_leg is not None else "ivr"
+        leg = RemoteCallLeg(self, leg_id, caller=caller, callee=target, outbound=True)
         self.legs[leg_id] = leg
-        self.send({"t": "dial", "leg": leg_id, "target": target, "headers": dict(headers), "bridge": bridge})
+        self.send({"t": "dial", "leg": leg_id, "target": target, "headers": dict(headers), "bridge": bridge,
+                   "trunk": trunk})  # fmt: skip
         return leg
 
     async def serve(self) -> None:
@@ -180,6 +189,39 @@ class Switchboard:
             },
             "registration": list(self.registration) if self.registration else None,
         }
+
+    async def call_out(
+        self,
+        target: str,
+        headers: Mapping[str, str],
+        *,
+        timeout: float,
+        trunk: bool = False,
+        beside: RemoteCallLeg | None = None,
+        on_worker: str | None = None,
+    ) -> RemoteCallLeg:
+        """Call `target` and wait for the answer (a callback's legs); a failure or a cancel ends the dial.
+
+        A new call goes out from the worker with the fewest legs, or from `on_worker`, or from worker 0 (the one
+        registered with the trunk) through the trunk; with `beside`, from that leg's worker, bridged to it once
+        answered.
+        """
+        if beside is not None:
+            leg = beside.link.dial(target, headers, beside.call_id, beside, trunk=trunk)
+        else:
+            where = on_worker or ("w0" if trunk else None)
+            links = [w for w in self.workers.values() if not w.closed and where in (None, w.name)]
+            if not links:
+                raise TelephonyError("no media worker is up to place the call; see the worker log lines")
+            leg = min(links, key=lambda w: (len(w.legs), w.name)).dial(target, headers, None, None, trunk=trunk)
+        try:
+            await leg.wait_answered(timeout)
+        except (TelephonyError, asyncio.CancelledError):
+            if not leg.ended:  # rang out, or given up on: the phone must stop ringing
+                with contextlib.suppress(TelephonyError, TimeoutError):
+                    await asyncio.wait_for(leg.hangup(), 5.0)
+            raise
+        return leg
 
     def active_legs(self) -> int:
         """Call legs currently up across all workers."""

@@ -178,7 +178,8 @@ class MediaWorker:
             return
         leg_id = msg.get("leg", "")
         if kind == "dial":
-            self.pj.submit(lambda: self._dial(leg_id, msg["target"], msg.get("headers", {}), msg.get("bridge")))
+            self.pj.submit(lambda: self._dial(leg_id, msg["target"], msg.get("headers", {}), msg.get("bridge"),
+                                              bool(msg.get("trunk"))))  # fmt: skip
             return
 
         def run() -> None:
@@ -193,11 +194,13 @@ class MediaWorker:
 
         self.pj.submit(run)
 
-    def _dial(self, leg_id: str, target: str, headers: dict[str, str], bridge: str | None) -> None:
+    def _dial(self, leg_id: str, target: str, headers: dict[str, str], bridge: str | None, trunk: bool) -> None:
         if len(self.legs) >= MAX_LEGS:
             self.emit({"t": "hangup", "leg": leg_id, "code": 486, "reason": "worker has no free leg", "by": "system"})
             return
-        leg = WorkerLeg(self, self._accounts[0], leg_id, outbound=True)
+        # Through the trunk: its account answers the trunk's digest challenge (worker 0 has it, registered).
+        account = self._accounts[-1] if trunk else self._accounts[0]
+        leg = WorkerLeg(self, account, leg_id, outbound=True)
         self.legs[leg_id] = leg
         prm = pj.CallOpParam(True)
         prm.txOption = sip_headers(headers)
@@ -355,7 +358,7 @@ def _play(leg: WorkerLeg, msg: dict[str, Any], payload: bytes) -> None:
 
 
 _LEG_COMMANDS: dict[str, Callable[[WorkerLeg, dict[str, Any], bytes], None]] = {
-    "answer": lambda leg, m, p: leg.answer_call(int(m.get("code", 200))),
+    "answer": lambda leg, m, p: leg.answer_call(int(m.get("code", 200)), m.get("headers")),
     "hangup": lambda leg, m, p: leg.hangup_call(int(m.get("code", 0))),
     "play": _play,
     "stop_playback": lambda leg, m, p: leg.playlist.stop(),

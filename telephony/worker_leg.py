@@ -94,10 +94,12 @@ class WorkerLeg(pj.Call):
 
     # --- commands (pjsua2 thread) -----------------------------------------------------
 
-    def answer_call(self, code: int = 200) -> None:
-        """Answer (200) or reject (4xx/5xx) an inbound leg."""
+    def answer_call(self, code: int = 200, headers: dict[str, str] | None = None) -> None:
+        """Answer (200) or reject (4xx/5xx, with `headers` such as Retry-After) an inbound leg."""
         prm = pj.CallOpParam()
         prm.statusCode = code
+        if headers:
+            prm.txOption = sip_headers(headers)
         if code >= 300:
             self.hung_up_by_us = True
         self.answer(prm)

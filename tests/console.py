@@ -80,12 +80,19 @@ def _free_port() -> int:
 
 
 async def console_app(
-    tmp_path: Path, client_factory: Any, *, demo_flow: bool = True, live: Any = None, **web_config: Any
+    tmp_path: Path,
+    client_factory: Any,
+    *,
+    demo_flow: bool = True,
+    live: Any = None,
+    desk: Any = None,
+    **web_config: Any,
 ) -> AsyncIterator[Console]:
     """The console over a fresh SQLite store with users admin, supervisor, qa, agent (named after their role).
 
     With `demo_flow` the Acme demo flow is stored as version 1 and live, and its folder is where test cases are found.
     `live` is a LiveFloor for the live floor's routes (None: they answer as in a console without calls).
+    `desk` is an AgentDesk for the agent desk's routes (None: likewise).
     """
     store = CallStore(f"sqlite:///{tmp_path / 'ivr.db'}", spool_dir=tmp_path / "spool", node="test")
     await store.start()
@@ -98,7 +105,7 @@ async def console_app(
     config = replace(WebConfig(), **web_config)
     links = TranscriptLinks(b"console-test-secret-0123456789ab", "http://127.0.0.1", 60)
     context = WebContext(store=store, links=links, config=config, root=tmp_path, flow_dirs=(DEMO_FLOW.parent,),
-                         live=live)  # fmt: skip
+                         live=live, desk=desk)  # fmt: skip
     app = build_app(context)
     try:
         yield Console(app, store, client_factory)

@@ -11,7 +11,7 @@ from flows import FlowRunner, cli, load_flow
 from flows.conversation import Conversation
 from flows.flowtest import CaseResult, run_test_file
 from flows.yaml_source import read_yaml
-from ivr.core.events import DtmfDigit, Listen, Say, TransferRequested
+from ivr.core.events import DtmfDigit, Listen, LookupRequest, LookupResult, Say, TransferRequested
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / "acme_retail.yaml"
 CASES = FLOW.with_name("acme_retail.tests.yaml")
@@ -97,7 +97,9 @@ def test_an_order_store_that_fails_hands_the_caller_to_an_agent() -> None:
 def test_the_end_of_a_steps_hints_stands_for_every_option() -> None:
     # Whisper primes itself with only the end of long hints; it must not be all about one or two options.
     runner = FlowRunner(load_flow(FLOW))
-    state, _ = runner.start("c1")
+    state, actions = runner.start("c1")
+    (lookup,) = [a for a in actions if isinstance(a, LookupRequest)]  # caller ID: not a known customer
+    state, _ = runner.handle(state, LookupResult("c1", request_id=lookup.request_id, found=False))
     _, actions = runner.handle(state, DtmfDigit("c1", digit="3"))  # store hours, then "anything else?"
     phrases = [a for a in actions if isinstance(a, Listen)][-1].phrases
     intents = runner.flow.intents

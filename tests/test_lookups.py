@@ -94,6 +94,10 @@ async def _order_call(sources: Mapping[str, Any], tmp_path: Path, number: str) -
     while not any("anything else" in s or "can't look up" in s for s in voice.said):
         assert time.monotonic() < deadline, voice.said
         await asyncio.sleep(0.02)
+    # After "can't look up" the flow goes on to the transfer: hanging up at once would race it.
+    while any("can't look up" in s for s in voice.said) and not queue.requests:
+        assert time.monotonic() < deadline, voice.said
+        await asyncio.sleep(0.02)
     await leg.hangup()
     await asyncio.wait_for(task, 5)
     return voice, queue

@@ -104,7 +104,35 @@ class AsrConfig:
     sample_rate: int = 16000
     workers: int = 2
     model_cache_dir: str = ""  # converted models (Moonshine); "" is ~/.cache/ivr
+    background_workers: int = 1  # extra threads for bridged calls' speech, so it never holds up a bot turn
     vosk: VoskConfig = field(default_factory=VoskConfig)
+
+
+@dataclass(frozen=True)
+class OverloadConfig:
+    """Decode capacity of the control process, and what callers get when recognition cannot keep up."""
+
+    decode_slots: int = 0  # decodes at once; 0: [asr] workers, at most the machine's cores
+    decode_seconds: float = 0.8  # a decode's expected time until decodes are measured
+    max_calls: int = 0  # calls admitted at once; 0: from decode capacity and turn_interval_seconds
+    turn_interval_seconds: float = 8.0  # a caller's average time between turns, for max_calls = 0
+    ack_after_ms: int = 1500  # a reply later than this after the end of speech is covered by ack_text
+    ack_text: str = "One moment."
+    keypad_after_ms: int = 2000  # decode queue wait that, held keypad_enter_seconds, turns speech steps to keys
+    keypad_enter_seconds: float = 1.0
+    keypad_until_ms: int = 0  # ... until the queue wait is at most this for keypad_hold_seconds
+    keypad_hold_seconds: float = 5.0
+    keypad_text: str = "Please use your keypad."
+    retry_after_seconds: int = 30  # Retry-After of the 503 that refuses a call beyond max_calls
+
+    def __post_init__(self) -> None:
+        if self.keypad_until_ms > self.keypad_after_ms:
+            raise ConfigError(
+                f"[overload] keypad_until_ms ({self.keypad_until_ms}) is above keypad_after_ms "
+                f"({self.keypad_after_ms}): the keypad fallback would never end; make it smaller"
+            )
+        if self.decode_seconds <= 0 or self.turn_interval_seconds <= 0:
+            raise ConfigError("[overload] decode_seconds and turn_interval_seconds must be above 0")
 
 
 @dataclass(frozen=True)
@@ -179,6 +207,10 @@ class QueueConfig:
     service_level_seconds: float = 20.0  # answered within this many seconds counts toward the service level
     service_level_target: float = 0.8  # the live floor alerts when today's service level is below this (0: never)
     wait_alert_seconds: float = 120.0  # ... and when a caller has waited longer than this (0: never)
+    survey: bool = False  # after the agent hangs up, the caller is asked to rate the call 1-5 ([survey])
+    callback_threshold: float = 0.0  # offer a callback once the estimated wait passes this many seconds (0: never)
+    callback_attempts: int = 3  # times a callback dials the caller before it is reported failed
+    callback_interval: float = 120.0  # seconds between a failed callback attempt and the next
 
 
 @dataclass(frozen=True)
@@ -218,6 +250,63 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
+class CallbacksConfig:
+    """Calling back a caller who chose not to wait: how the number is dialled and checked, what they hear."""
+
+    route: str = ""  # 'sip:{number}@host:port' (empty: through [sip.trunk])
+    min_digits: int = 7
+    max_digits: int = 15
+    ring_seconds: float = 30.0
+    announcement: str = "Hello, this is your call back from Acme. Connecting you with an agent now."
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    """The after-call survey (CSAT) a queue or flow asks for: when a low score opens a follow-up task."""
+
+    followup_at_or_below: int = 2  # a score this low or lower opens a follow-up task for supervisors (0: never)
+    answer_seconds: float = 6.0  # how long the caller has to answer after the question has played
+
+
+@dataclass(frozen=True)
+class BridgeSpeechConfig:
+    """Live transcripts of calls bridged to an agent: the caller and the agent, each recognized on their own channel."""
+
+    enabled: bool = True
+    trailing_silence_ms: int = 800  # the pause that ends a segment (longer than a bot turn's: fewer decodes)
+    max_backlog: int = 12  # segments waiting for a recognizer thread; past this the oldest waiting is dropped
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """The agent desktop: the not-ready reasons and call dispositions agents pick from, and the screen pop's lead."""
+
+    not_ready_reasons: tuple[str, ...] = ("Break", "Lunch", "Meeting", "Training", "Coaching")
+    dispositions: tuple[str, ...] = ("Resolved", "Follow-up needed", "Escalated", "Order changed", "Wrong number")
+    pop_lead_seconds: float = 0.3  # the agent's phone is dialled once the open desk has the pop, or this much later
+
+
+@dataclass(frozen=True)
+class CustomersConfig:
+    """Known customers: where a flow's lookup in the `customers` source finds the caller by number."""
+
+    source: str = "database"  # database (the customers table, managed at /customers) | http
+    url: str = ""  # with source = "http": the endpoint; {number} is the caller's number (digits), URL-quoted
+    timeout_seconds: float = 2.0  # an endpoint slower than this fails the lookup (the flow takes on_error)
+    seed_demo: bool = True  # insert the demo hotline's customers that are missing at start-up
+
+    def __post_init__(self) -> None:
+        if self.source not in ("database", "http"):
+            raise ConfigError(f"[customers] source = {self.source!r}: use \"database\" or \"http\"")
+        if self.source == "http" and "{number}" not in self.url:
+            raise ConfigError("[customers] source = \"http\" needs a url with {number} in it, "
+                              "e.g. \"http://crm.local/customers?phone={number}\"")
+        if not 0 < self.timeout_seconds < 4:
+            raise ConfigError(f"[customers] timeout_seconds = {self.timeout_seconds}: use more than 0 and less "
+                              "than 4 (a lookup gives up after 4 s whatever the source)")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -234,12 +323,18 @@ class Config:
     kamailio: KamailioConfig = field(default_factory=KamailioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
+    overload: OverloadConfig = field(default_factory=OverloadConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     flows: FlowsConfig = field(default_factory=FlowsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    bridge_speech: BridgeSpeechConfig = field(default_factory=BridgeSpeechConfig)
+    desk: DeskConfig = field(default_factory=DeskConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    customers: CustomersConfig = field(default_factory=CustomersConfig)
     log: LogConfig = field(default_factory=LogConfig)
     root: str = "."
     agents: tuple[AgentConfig, ...] = ()

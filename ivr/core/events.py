@@ -367,3 +367,20 @@ class IntentDetected(Event):
     confidence: float = 0.0
     ranked: tuple[tuple[str, float], ...] = ()
     source: str = "speech"
+
+
+@dataclass(frozen=True)
+class BridgedTurn(Event):
+    """What the caller or the agent said on a call bridged to an agent, recognized on that party's own channel.
+
+    `start` and `end` are when the speech began and ended (monotonic, like `at`, which is when it was recognized).
+    """
+
+    kind: ClassVar[str] = "bridged_turn"
+    speaker: str = "caller"  # 'caller' or 'agent'
+    text: str = ""
+    confidence: float = 0.0
+    start: float = 0.0
+    end: float = 0.0
+    agent_id: str = ""
+    at: float = 0.0

@@ -40,6 +40,7 @@ class QueueEntry:
     skills: tuple[str, ...] = ()
     enqueued_at: float = 0.0
     caller: str = ""
+    callback: str = ""  # the number to call back: the caller hung up and keeps their place (no live leg)
 
 
 @dataclass(frozen=True)

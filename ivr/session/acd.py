@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from ivr.core.config import AgentConfig, QueueConfig
-from ivr.queues import AgentStateChanged, CallDistributor, Decision, Offer, Overflow
+from ivr.queues import AgentState, AgentStateChanged, Decision, Offer, Overflow
+from ivr.queues.roster import AgentStatus, agent_status, apply_roster
+from ivr.queues.callback import CallbackDistributor
+from ivr.queues.model import QueueEntry
 
 log = logging.getLogger("ivr.acd")
 
@@ -60,7 +63,7 @@ class Acd:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.distributor = CallDistributor(queues, agents, clock=clock)
+        self.distributor = CallbackDistributor(queues, agents, clock=clock)
         self.queues = {q.name: q for q in queues}
         self.agents = {a.id: a for a in agents}
         self._events = events
@@ -101,6 +104,35 @@ class Acd:
         """Log an agent out (after the call they are on; a ringing offer goes to the next agent)."""
         self._route(self.distributor.logout(agent_id))
 
+    def login(self, agent_id: str, *, ready: bool = True) -> None:
+        """Log an agent in, available at once unless `ready` is False (QueueError for an unknown agent)."""
+        self._route(self.distributor.login(agent_id, ready=ready))
+
+    def set_ready(self, agent_id: str) -> None:
+        """The agent is available (ends not-ready, or wrap-up early; logs a logged-out agent in)."""
+        if self.distributor.agent_state(agent_id) is AgentState.OFFLINE:
+            self._route(self.distributor.login(agent_id, ready=True))
+        else:
+            self._route(self.distributor.set_ready(agent_id))
+
+    def set_not_ready(self, agent_id: str, reason: str) -> None:
+        """The agent pauses for `reason` (after the call they are on; logs a logged-out agent in, not ready)."""
+        if self.distributor.agent_state(agent_id) is AgentState.OFFLINE:
+            self._route(self.distributor.login(agent_id, ready=False))
+        self._route(self.distributor.set_not_ready(agent_id, reason))
+
+    def status(self, agent_id: str) -> AgentStatus:
+        """What the agent is doing now (QueueError for an unknown agent)."""
+        return agent_status(self.distributor, agent_id)
+
+    def reconfigure(self, queues: Sequence[QueueConfig], agents: Sequence[AgentConfig]) -> None:
+        """Serve these queues with these agents from now on; queues no longer listed keep default settings."""
+        queues = queues_with_defaults(queues, self.queues)
+        self._route(apply_roster(self.distributor, queues, agents))
+        self.queues = {q.name: q for q in queues}
+        self.agents = {a.id: a for a in agents}
+        log.info("acd: roster changed: %d queue(s), %d agent(s)", len(self.queues), len(self.agents))
+
     def enqueue(
         self, call_id: str, queue: str, *, priority: int = 0, skills: Iterable[str] = (), caller: str = ""
     ) -> asyncio.Queue[Decision]:
@@ -131,9 +163,18 @@ class Acd:
         """A caller connected to an agent hung up (or the agent did): the agent goes to wrap-up."""
         self._route(self.distributor.call_ended(call_id))
 
-    def leave(self, call_id: str) -> None:
-        """The call's transfer is over: stop delivering decisions to it."""
-        self._inboxes.pop(call_id, None)
+    def leave(self, call_id: str, inbox: asyncio.Queue[Decision] | None = None) -> None:
+        """The call's transfer is over: stop delivering decisions to it (to `inbox` only, when given)."""
+        if inbox is None or self._inboxes.get(call_id) is inbox:
+            self._inboxes.pop(call_id, None)
+
+    def hold_for_callback(self, call_id: str, number: str) -> asyncio.Queue[Decision]:
+        """The waiting caller hangs up to be called back; returns the new inbox of that callback's decisions."""
+        return self._swap_inbox(call_id, lambda: self.distributor.hold_for_callback(call_id, number))
+
+    def requeue_callback(self, entry: QueueEntry) -> asyncio.Queue[Decision]:
+        """Put a callback back in its queue (a retry, a restart); returns the inbox of its decisions."""
+        return self._swap_inbox(entry.call_id, lambda: self.distributor.requeue_callback(entry))
 
     def waiting(self, call_id: str) -> bool:
         """True while the call waits in a queue (ringing an agent included)."""
@@ -141,9 +182,27 @@ class Acd:
 
     # --- internals -----------------------------------------------------------------------
 
+    def _swap_inbox(self, call_id: str, act: Callable[[], list[Decision]]) -> asyncio.Queue[Decision]:
+        inbox: asyncio.Queue[Decision] = asyncio.Queue()
+        old = self._inboxes.get(call_id)
+        self._inboxes[call_id] = inbox
+        try:
+            decisions = act()
+        except BaseException:
+            if old is not None:
+                self._inboxes[call_id] = old
+            else:
+                del self._inboxes[call_id]
+            raise
+        self._route(decisions)
+        return inbox
+
     def _route(self, decisions: list[Decision]) -> None:
         for d in decisions:
             record = d.as_record()
+            entry = getattr(d, "entry", None)
+            if record is not None and entry is not None and entry.callback and not record["kind"].startswith("call"):
+                record["kind"] = f"callback_{record['kind']}"  # a callback's offers are not new calls in the stats
             if record is not None and self._events is not None:
                 self._events.add_queue_event(**record)
             for fn in self._observers:

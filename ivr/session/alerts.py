@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from ivr.core.config import LiveConfig
 
-KINDS = ("service_level", "queue_wait", "turn_latency", "worker_down")
+KINDS = ("service_level", "queue_wait", "turn_latency", "worker_down", "callback_failed", "csat_followup")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class FloorFacts:
     workers_up: int | None = None
     workers_expected: int = 0
     workers_were_up: bool = False  # every worker was up once: fewer now means one went down (not still starting)
+    failed_callbacks: tuple[tuple[str, str], ...] = ()  # (callback id, what failed) until a supervisor closes it
+    followups_open: int = 0  # callers who rated their call low and wait for a call-back (follow-up tasks)
 
 
 def missed_targets(facts: FloorFacts, cfg: LiveConfig) -> list[Missed]:
@@ -87,6 +89,16 @@ def missed_targets(facts: FloorFacts, cfg: LiveConfig) -> list[Missed]:
         out.append(Missed("worker_down", "worker_down", "",
                           f"{expected - up} of {expected} media workers are down: their calls were cut, and they "
                           "are being restarted (see the serve log)"))  # fmt: skip
+    for callback_id, what in facts.failed_callbacks:
+        out.append(Missed(f"callback_failed:{callback_id}", "callback_failed", callback_id,
+                          f"{what}; call the customer, then close it (POST /api/callbacks/{callback_id}/close)"))
+    if facts.followups_open > 0:
+        n = facts.followups_open
+        message = (
+            f"{n} caller{'s' if n != 1 else ''} rated the call low in the after-call survey and "
+            f"{'wait' if n != 1 else 'waits'} for a call-back: see the follow-up tasks (/tasks)"
+        )
+        out.append(Missed("csat_followup", "csat_followup", "", message))
     return out
 
 

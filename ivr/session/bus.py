@@ -50,6 +50,12 @@ class Subscription:
         self._buffer.clear()
         return batch
 
+    def take(self) -> list[Record]:
+        """Every buffered record, without waiting (a reader that must be current before it answers)."""
+        batch = list(self._buffer)
+        self._buffer.clear()
+        return batch
+
     def take_dropped(self) -> int:
         """How many records were lost since the last call (0: this subscriber has seen everything)."""
         n, self.dropped = self.dropped, 0

@@ -20,6 +20,7 @@ from ivr.queues import AgentState
 if TYPE_CHECKING:
     from ivr.core.interfaces import Recognizer
     from ivr.session.acd import Acd
+    from ivr.session.overload import OverloadGuard, OverloadNumbers
     from ivr.storage import CallStore
     from telephony.switchboard import Switchboard
 
@@ -66,6 +67,10 @@ class FloorSnapshot:
     call_legs: int | None
     db_write_backlog: int | None
     db_available: bool | None
+    surveys_offered: int = 0  # after-call surveys offered to callers
+    surveys_answered: int = 0  # ... that got a score
+    survey_scores: Mapping[int, int] = field(default_factory=dict)  # score 1-5 -> how many
+    overload: OverloadNumbers | None = None  # decode capacity and what overload did (ivr.session.overload)
 
 
 @dataclass
@@ -96,6 +101,9 @@ class FloorStats:
         self._latency_sum = 0.0
         self._sources = _Sources()
         self.on_reply: list[Callable[[str, float], None]] = []  # (call id, seconds) of each reply, as measured
+        self.overload: OverloadGuard | None = None  # set by `ivr serve`
+        self._survey_scores: Counter[int] = Counter()
+        self._surveys_offered = 0
 
     def watch(
         self,
@@ -142,6 +150,12 @@ class FloorStats:
             for fn in self.on_reply:
                 fn(call.call_id, seconds)
 
+    def survey_done(self, result: Any, task: Any = None) -> None:
+        """An after-call survey ended (ivr.storage.csat.SurveyResult): count it, and its score if it got one."""
+        self._surveys_offered += 1
+        if result.score is not None:
+            self._survey_scores[int(result.score)] += 1
+
     def reply_latency(self, seconds: float) -> None:
         """One reply's delay after the end of the caller's speech."""
         self._bucket_counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
@@ -170,6 +184,10 @@ class FloorStats:
             call_legs=s.board.active_legs() if s.board is not None else None,
             db_write_backlog=s.store.backlog if s.store is not None else None,
             db_available=s.store.available if s.store is not None else None,
+            surveys_offered=self._surveys_offered,
+            surveys_answered=sum(self._survey_scores.values()),
+            survey_scores=dict(self._survey_scores),
+            overload=self.overload.snapshot() if self.overload is not None else None,
         )
 
     def _queues(self) -> dict[str, QueueNumbers]:

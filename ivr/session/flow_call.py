@@ -44,7 +44,9 @@ from ivr.core.events import (
 )
 from ivr.core.interfaces import CallLeg
 from ivr.core.redact import REDACTED_SPEECH
+from ivr.session.customers import identified
 from ivr.session.lookups import answer
+from ivr.session.overload_call import keypad_listen
 from ivr.session.services import CallServices
 from ivr.session.typeahead import KeyRoute, Typeahead
 from ivr.session.voicemail import record_voicemail
@@ -75,6 +77,9 @@ class FlowCall:
         self._pause_after: set[str] | None = None  # prompts queued before it, which the recording keeps
         self._typeahead = Typeahead()
         self._step = ""  # the flow step last journaled as entered
+        self._caller_turn = False  # the caller spoke in a speech turn whose transcript has not come yet
+        self.customer: dict[str, Any] | None = None  # who the caller is, once a customers lookup found them
+        self._diverted: asyncio.Queue[Event] | None = None  # another dialog (the survey) takes the input
 
     @property
     def call_id(self) -> str:
@@ -119,6 +124,9 @@ class FlowCall:
     async def _dispatch(self, event: Event) -> None:
         if self.services.journal is not None:
             self.services.journal.event(self, event)
+        if self._diverted is not None and not isinstance(event, Hangup):
+            self._diverted.put_nowait(event)
+            return
         if isinstance(event, Hangup):
             await self._feed(event)
             self._finished.set()
@@ -145,7 +153,10 @@ class FlowCall:
                 self._pause_now()
                 await self._barge_in("speech")
                 self._cancel_timer()  # the caller is talking: no-input does not apply
+                self._caller_turn = True  # ... nor when the prompt they cut off reports its end
         elif isinstance(event, Transcript):
+            if event.final:
+                self._caller_turn = False  # a slow decode (overload) must not earn the caller a no-input reprompt
             if not event.final or self.listen is None:
                 return
             if event.sensitive and self._secret is None:
@@ -221,6 +232,10 @@ class FlowCall:
                 log.info("call %s: flow ends the call (%s)", self.call_id, action.reason)
                 self._when_quiet(lambda: self._spawn(self._hang_up()))
         if listen is not None:
+            if self.services.overload is not None and self.state is not None:  # speech saturated: keys instead
+                listen, notice = keypad_listen(self.services.overload, self.runner, self.state.step, listen)
+                if notice:
+                    await self._speak(Say(self.call_id, text=notice, barge_in=listen.barge_in))
             self.listen = listen
             self._cancel_timer()
             if not self._playing:
@@ -276,7 +291,7 @@ class FlowCall:
             await self.leg.stop_playback()
 
     async def _prompts_finished(self) -> None:
-        if self.listen is not None:
+        if self.listen is not None and not self._caller_turn:
             self._start_timer(self.listen.timeout)
         pending, self._after_prompts = self._after_prompts, []
         for fn in pending:
@@ -306,7 +321,9 @@ class FlowCall:
             self._timer = None
 
     async def _lookup(self, request: LookupRequest) -> None:
-        self.inbox.put(await answer(request, self.services.sources))
+        result = await answer(request, self.services.sources)
+        self.customer = identified(request, result) or self.customer
+        self.inbox.put(result)
 
     async def _http(self, request: HttpRequest) -> None:
         from flows.http_step import perform
@@ -316,6 +333,11 @@ class FlowCall:
     async def _voicemail(self, request: RecordVoicemail) -> None:
         self.inbox.put(await self.voicemail(request))
 
+    def collect_keys(self, on: bool = True) -> asyncio.Queue[str]:
+        """While on, the caller's keys go to the returned queue, not to the flow (a queued caller's callback offer)."""
+        self._voicemail_keys = asyncio.Queue() if on else None
+        return self._voicemail_keys or asyncio.Queue()
+
     async def voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
         """Record a message now (a flow step, or a queue overflowing to voicemail); keys reach it."""
         self._voicemail_keys = asyncio.Queue()
@@ -324,6 +346,16 @@ class FlowCall:
         finally:
             self._voicemail_keys = None
         return result
+
+    def divert(self, listen: Listen | None) -> asyncio.Queue[Event]:
+        """Hand the caller's keys, speech and playback ends to another dialog (the survey); None gives them back."""
+        self._diverted = asyncio.Queue() if listen is not None else None
+        self.listen = listen  # the speech input opens recognizer turns with the dialog's phrases
+        return self._diverted or asyncio.Queue()
+
+    def note(self, event: Event) -> None:
+        """Journal an event of this call that the flow did not act out (a survey's prompt or step)."""
+        self._journal(event)
 
     def _journal(self, event: Event) -> None:
         if self.services.journal is not None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.core.config import RecordingsConfig
 from ivr.core.events import (
+    BridgedTurn,
     CallAnswered,
     DtmfDigit,
     Event,
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORDING_RATE = 16000
+# A call's record waits this long after the call for work still adding to it (bridged speech being decoded).
+HOLD_SECONDS = 10.0
 
 
 @dataclass
@@ -68,6 +71,7 @@ class _Trace:
     heard_span: tuple[float, float] | None = None  # the span of `heard`
     speech_end: float | None = None  # the caller's latest end of speech (monotonic)
     awaiting: float | None = None  # end of speech of a turn the flow took, until the reply's first audio
+    holds: list[asyncio.Task[Any]] = field(default_factory=list)  # work that still adds to the record
 
 
 class StoreJournal:
@@ -116,11 +120,24 @@ class StoreJournal:
         trace = self._calls.get(call_id)
         return trace.last_intent if trace else ""
 
+    def hold(self, call_id: str, task: asyncio.Task[Any]) -> None:
+        """Keep the call's record open after the call until `task` ends (at most HOLD_SECONDS; then it is cancelled)."""
+        trace = self._calls.get(call_id)
+        if trace is not None:
+            trace.holds.append(task)
+
     async def call_finished(self, call: FlowCall) -> str:
         """After FlowCall.run(): close the recording, store it, and store the final status, which it returns."""
-        trace = self._calls.pop(call.call_id, None)
+        trace = self._calls.get(call.call_id)
         if trace is None:
             return ""
+        if trace.holds:  # e.g. the last words on a bridged call, still being decoded: they belong in the record
+            # ... but a shutdown does not wait for them (decodes queued behind others could take long)
+            _, late = await asyncio.wait(trace.holds, timeout=0 if self.stopping else HOLD_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self._calls.pop(call.call_id, None)
         self._flush_heard(call.call_id, trace)
         if trace.recording is not None:
             info = await trace.recording
@@ -182,6 +199,9 @@ class StoreJournal:
             trace.hangup = event
         elif isinstance(event, VoicemailRecorded) and event.path:
             trace.status = "voicemail"
+        elif isinstance(event, BridgedTurn):
+            self.store.add_turn(call.call_id, event.speaker, event.text, confidence=event.confidence,
+                                start=self._offset(trace, event.start), end=self._offset(trace, event.end))  # fmt: skip
 
     # --- internals -----------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.core.config import LiveConfig
 from ivr.core.errors import ConfigError
-from ivr.core.events import Event, Hangup, IntentDetected, Play, Say, StepEntered
+from ivr.core.events import BridgedTurn, Event, Hangup, IntentDetected, Play, Say, StepEntered
 from ivr.queues import (
     Abandoned,
     AgentState,
@@ -86,6 +86,8 @@ class LiveFloor:
         self._sorted_latency: list[float] = []
         self._book = AlertBook(self.config.alert_hold_seconds)
         self._workers_were_up = False
+        self._followups = 0  # open follow-up tasks from low survey scores (an alert while there are any)
+        self._failed_callbacks: dict[str, str] = {}  # callback id -> what failed, until a supervisor closes it
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = wall()
         if acd is not None:
@@ -121,7 +123,7 @@ class LiveFloor:
         self._publish("call_ended", call_id, outcome=outcome or "unknown")
 
     def event(self, call: Any, event: Event) -> None:
-        """CallJournal: publish the events a supervisor sees (steps, what the IVR said, what the caller gave)."""
+        """CallJournal: publish what a supervisor sees (steps, what the IVR said, what the caller or agent said)."""
         cid = call.call_id
         if isinstance(event, StepEntered):
             self._publish("step_entered", cid, at=self._when(event.at), step=event.step)
@@ -134,6 +136,10 @@ class LiveFloor:
                           confidence=event.confidence, source=event.source)  # fmt: skip
         elif isinstance(event, Hangup):
             self._publish("hangup", cid, at=self._when(event.at), by=event.by, reason=event.reason)
+        elif isinstance(event, BridgedTurn):  # the caller or the agent, on the call bridged to that agent
+            self._publish("bridged_turn", cid, speaker=event.speaker, text=event.text, agent_id=event.agent_id,
+                          confidence=round(event.confidence, 3), start=self._when(event.start),
+                          end=self._when(event.end))  # fmt: skip
 
     def decision(self, d: Decision) -> None:
         """Acd observer: queue and agent decisions as records."""
@@ -158,7 +164,20 @@ class LiveFloor:
             fields["wait"] = round(d.wait, 3)
         elif isinstance(d, Overflow):
             fields |= {"target": d.target, "reason": d.reason, "wait": round(d.wait, 3)}
-        self._publish(d.kind, entry.call_id, **fields)
+        # A callback's offers are no new calls: the day's figures and the calls in progress leave them out.
+        self._publish(f"callback_{d.kind}" if entry.callback else d.kind, entry.call_id, **fields)
+
+    def callback_failed(self, row: Any) -> None:
+        """CallbackWatcher: a callback failed for good; it is an alert until a supervisor closes it."""
+        self._failed_callbacks[row.id] = (f"callback to {row.number} (queue {row.queue}) failed after {row.attempts} "
+                                          f"attempt(s): {row.last_result}")  # fmt: skip
+        self._publish("callback_failed", row.call_id, callback_id=row.id, queue=row.queue, number=row.number,
+                      attempts=row.attempts, result=row.last_result)  # fmt: skip
+
+    def callback_closed(self, callback_id: str) -> None:
+        """CallbackWatcher: a supervisor closed a failed callback."""
+        self._failed_callbacks.pop(callback_id, None)
+        self._publish("callback_closed", "", callback_id=callback_id)
 
     def reply_latency(self, call_id: str, seconds: float) -> None:
         """FloorStats measured a reply: seconds from the end of the caller's speech to the reply's first audio."""
@@ -182,6 +201,15 @@ class LiveFloor:
 
     # --- reading -------------------------------------------------------------------------
 
+    def survey_done(self, result: Any, task: Any = None) -> None:
+        """AfterCallSurvey observer: a low score opened a follow-up task (the alert mentions it)."""
+        if task is not None:
+            self._followups += 1
+
+    def followups_open(self, n: int) -> None:
+        """How many follow-up tasks are open now (at start-up, and when a supervisor closes or reopens one)."""
+        self._followups = n
+
     def snapshot(self) -> FloorView:
         """The whole floor now (in-memory reads only)."""
         now = self._wall()
@@ -203,6 +231,8 @@ class LiveFloor:
             latency_p95=latency.p95, latency_turns=latency.count,
             latency_window_minutes=self.config.latency_window_minutes,
             workers_up=up, workers_expected=expected, workers_were_up=self._workers_were_up,
+            failed_callbacks=tuple(self._failed_callbacks.items()),
+            followups_open=self._followups,
         )
         raised, cleared = self._book.update(missed_targets(facts, self.config), now)
         for alert, active in [(a, True) for a in raised] + [(a, False) for a in cleared]:

@@ -19,7 +19,7 @@ PHASES = ("flow", "queue", "ringing", "agent", "overflow")
 
 @dataclass
 class Turn:
-    """One turn of a live transcript: who spoke (caller or ivr), what, and the intent the flow took from it."""
+    """One turn of a live transcript: who spoke (caller, ivr or agent), what, and the intent the flow took from it."""
 
     t: float
     speaker: str
@@ -107,6 +107,7 @@ class FloorView:
 class _Live:
     call: LiveCall
     turns: deque[Turn]
+    path: list[str] = field(default_factory=list)  # the flow steps the call went through, in order
 
 
 @dataclass
@@ -131,10 +132,13 @@ class LiveCalls:
             del self.calls[cid]
         elif kind == "step_entered":
             c.step, c.since = r.get("step", ""), t
+            live.path.append(c.step)
         elif kind in ("say", "play"):
             self._turn(live, Turn(t, "ivr", r.get("text", "")))
         elif kind == "intent_detected":
             self._turn(live, Turn(t, "caller", r.get("text", ""), r.get("intent", ""), r.get("confidence")))
+        elif kind == "bridged_turn":  # the caller or the agent, talking on the bridged call
+            self._turn(live, Turn(t, r.get("speaker", "caller"), r.get("text", ""), confidence=r.get("confidence")))
         elif kind == "enqueued":
             c.phase, c.queue, c.agent, c.since = "queue", r.get("queue", ""), "", t
         elif kind == "offered":
@@ -150,8 +154,13 @@ class LiveCalls:
     def _turn(live: _Live, turn: Turn) -> None:
         live.turns.append(turn)
         live.call.turns += 1
-        who = "Caller" if turn.speaker == "caller" else "IVR"
+        who = {"caller": "Caller", "agent": "Agent"}.get(turn.speaker, "IVR")
         live.call.last = f"{who}: {turn.text}"
+
+    def path(self, call_id: str) -> list[str]:
+        """The flow steps a live call went through so far ([] once it ended)."""
+        live = self.calls.get(call_id)
+        return [] if live is None else list(live.path)
 
     def transcript(self, call_id: str) -> tuple[LiveCall, list[Turn]] | None:
         """A live call and its turns so far (None once it ended)."""

@@ -6,6 +6,7 @@ One `_QueuedCall` per transfer carries out the ACD's decisions for its caller:
   busy, unreachable or rang out is reported as no answer and the next agent is tried;
 - Connected: music stops and the two legs talk until either hangs up; the other is then ended
   and the agent goes to wrap-up;
+- the agent hung up first and the queue or flow asks for it: the after-call survey (ivr.session.survey);
 - Overflow: voicemail (with the flow call's DTMF keys) or a SIP URI; another queue just waits on;
 - the caller hanging up cancels the transfer task (FlowCall does), which counts as abandoned.
 """
@@ -17,17 +18,25 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ivr.core.errors import CallEndedError, IvrError, TelephonyError
 from ivr.core.events import RecordVoicemail, TransferRequested
 from ivr.core.interfaces import CallLeg
 from ivr.queues import Announce, CancelOffer, Connected, Offer, Overflow, QueueError
 from ivr.session.acd import Acd
+from ivr.session.bridge_speech import BridgeSpeech
+from ivr.session.callbacks import CallbackChosen, CallbackDesk
+from ivr.session.customers import customer_headers
 from ivr.session.flow_call import FlowCall
 from ivr.session.hold import RATE, HoldLine, announcement, hold_music, play_to_end
 from ivr.session.journal import StoreJournal
 from ivr.session.links import TranscriptLinks
 from ivr.session.services import Voice
+from ivr.session.survey import AfterCallSurvey
+
+if TYPE_CHECKING:
+    from ivr.session.desk import AgentDesk
 
 log = logging.getLogger("ivr.acd")
 
@@ -57,12 +66,17 @@ class QueueTransfer:
         links: TranscriptLinks | None = None,
         journal: StoreJournal | None = None,
         music: Mapping[str, bytes] | None = None,
+        survey: AfterCallSurvey | None = None,
     ) -> None:
         self.acd = acd
+        self.survey = survey  # asked when the queue or the flow wants it and the agent hung up first
         self.voice = voice
         self.links = links
         self.journal = journal
         self.music = dict(music or {})
+        self.speech: BridgeSpeech | None = None  # live transcripts of bridged calls ([bridge_speech])
+        self.pops: AgentDesk | None = None  # the agents' desks: the screen pop goes there before the phone rings
+        self.callbacks: CallbackDesk | None = None  # offers waiting callers a callback ([[queues]] callback_threshold)
 
     def prompts(self) -> list[str]:
         """Fixed texts callers may hear here, to synthesize at start-up."""
@@ -71,11 +85,19 @@ class QueueTransfer:
     async def transfer(self, call: FlowCall, request: TransferRequested) -> None:
         """Carry out the flow's transfer: to a queue, or straight to a SIP URI."""
         if request.queue:
-            await _QueuedCall(self, call, request).run()
+            stay = _QueuedCall(self, call, request)
+            await stay.run()
+            if stay.agent_left and self.survey is not None and self.wants_survey(call, stay.queue):
+                await self.survey.run(call, queue=stay.queue, agent_id=stay.agent_id)
         elif request.target:
             await self.bridge_direct(call, request.target, self.headers(call, request))
         else:
             raise IvrError(f"call {call.call_id}: the transfer names neither a queue nor a target; fix the flow step")
+
+    def wants_survey(self, call: FlowCall, queue: str) -> bool:
+        """True if the queue's settings or the call's flow ask for the after-call survey."""
+        settings = self.acd.queues.get(queue)
+        return bool(getattr(call.runner.flow, "survey", False) or (settings is not None and settings.survey))
 
     def headers(self, call: FlowCall, request: TransferRequested) -> dict[str, str]:
         """The INVITE headers that tell the agent who is calling and why, with the transcript link."""
@@ -93,6 +115,7 @@ class QueueTransfer:
             headers["X-IVR-Queue"] = request.queue
         if request.reason:
             headers["X-IVR-Reason"] = request.reason[:200]
+        headers.update(customer_headers(call))  # a known customer: name, id and tier (e.g. vip)
         return {k: " ".join(str(v).split()) for k, v in headers.items()}  # no CR/LF in a SIP header
 
     def outcome(self, call_id: str, status: str, **fields: str) -> None:
@@ -117,8 +140,23 @@ class QueueTransfer:
         finally:
             await hold.close()
         self.outcome(call.call_id, "transferred")
-        await _talk(other)
+        await self.talk(call, other)
         self.outcome(call.call_id, "", hangup_by="agent")  # reached only when the far end hung up
+
+    async def talk(self, call: FlowCall, other: CallLeg, agent_id: str = "") -> None:
+        """Keep the caller bridged to `other` until either hangs up, transcribing both meanwhile (if configured)."""
+        transcript = None
+        if self.speech is not None:
+            journal = call.services.journal
+            transcript = self.speech.start(call.call_id, call.leg, other, agent_id=agent_id,
+                                           emit=lambda e: journal.event(call, e) if journal else None)  # fmt: skip
+            if self.journal is not None and transcript.done is not None:
+                self.journal.hold(call.call_id, transcript.done)  # the last words are decoded after the hangup
+        try:
+            await _talk(other)
+        finally:
+            if transcript is not None:
+                transcript.stop()
 
 
 class _QueuedCall:
@@ -136,6 +174,11 @@ class _QueuedCall:
         self.answered: dict[str, CallLeg] = {}  # agent id -> answered leg awaiting Connected
         self.announcing: asyncio.Task[None] | None = None
         self.connected = False
+        self.offer: asyncio.Task[None] | None = None  # the callback offer, made at most once
+        self.called_back = False  # the caller hung up to be called back: their entry stays queued
+        self.queue = request.queue  # the queue the caller is in now (an overflow can move them)
+        self.agent_id = ""  # the agent the caller talked to
+        self.agent_left = False  # that agent hung up first and the caller is still on the line
 
     async def run(self) -> None:
         call_id, queue = self.call.call_id, self.request.queue
@@ -153,6 +196,15 @@ class _QueuedCall:
         try:
             while True:
                 decision = await inbox.get()
+                if isinstance(decision, CallbackChosen) and self.desk.callbacks is not None:
+                    headers = self.desk.headers(self.call, self.request)
+                    self.called_back = await self.desk.callbacks.take(self.call, decision.number, headers, self.dialing)
+                    if self.called_back:
+                        return
+                    self.hold.start()
+                    continue
+                if self.offer is None and self.desk.callbacks is not None and not self.connected:
+                    self.offer = self.desk.callbacks.consider(self.call, self.hold, inbox)
                 if isinstance(decision, Announce):
                     self._announce(decision)
                 elif isinstance(decision, Offer):
@@ -166,6 +218,7 @@ class _QueuedCall:
                 elif isinstance(decision, Overflow):
                     if decision.target_queue is not None:
                         self.desk.outcome(call_id, "", queue=decision.target_queue)
+                        self.queue = decision.target_queue
                         continue
                     await self._overflow(decision)
                     return
@@ -175,6 +228,8 @@ class _QueuedCall:
     def _announce(self, d: Announce) -> None:
         if self.announcing is not None and not self.announcing.done():
             return  # still saying the last one
+        if self.offer is not None and not self.offer.done():
+            return  # the caller is hearing the callback offer
 
         async def speak() -> None:
             text = announcement(d.position, d.ewt)
@@ -192,6 +247,11 @@ class _QueuedCall:
         agent, call_id = offer.agent, self.call.call_id
         started = time.monotonic()
         headers = self.desk.headers(self.call, self.request)
+        if self.desk.pops is not None:
+            try:
+                await self.desk.pops.pop(self.call, self.request, offer, headers)
+            except Exception:  # the desk is a convenience: the agent's phone rings regardless
+                log.exception("call %s: the screen pop for agent %s failed", call_id, agent.id)
         try:
             leg = await self.leg.bridge(agent.sip_uri, headers, timeout=offer.timeout + _RING_BACKSTOP_SECONDS)
         except TelephonyError as exc:
@@ -223,15 +283,21 @@ class _QueuedCall:
     async def _talk(self, d: Connected) -> None:
         agent_leg = self.answered.pop(d.agent_id)
         self.connected = True
+        if self.offer is not None:
+            self.offer.cancel()
         if self.announcing is not None:
             self.announcing.cancel()
         await self.hold.close()
         self.desk.outcome(self.call.call_id, "transferred", agent_id=d.agent_id)
         log.info("call %s connected to agent %s after %.1f s", self.call.call_id, d.agent_id, d.wait)
-        await _talk(agent_leg)
+        self.agent_id = d.agent_id
+        await self.desk.talk(self.call, agent_leg, d.agent_id)
         self.desk.outcome(self.call.call_id, "", hangup_by="agent")  # reached only when the agent hung up
+        self.agent_left = not self.leg_ended()
 
     async def _overflow(self, d: Overflow) -> None:
+        if self.offer is not None:
+            self.offer.cancel()
         await self.hold.close()
         if d.target.startswith("voicemail"):
             box = d.target.partition(":")[2] or d.entry.queue
@@ -250,10 +316,12 @@ class _QueuedCall:
         call_id = self.call.call_id
         if self.announcing is not None:
             self.announcing.cancel()
+        if self.offer is not None:
+            self.offer.cancel()
         for task in list(self.dialing.values()):
             task.cancel()
         await asyncio.gather(*self.dialing.values(), return_exceptions=True)
-        if self.acd.waiting(call_id):
+        if self.acd.waiting(call_id) and not self.called_back:
             self.acd.abandon(call_id)
             hangup = getattr(self.leg, "hangup_event", None)
             if hangup is not None and hangup.by == "caller":  # not a shutdown or a dead worker
@@ -262,7 +330,8 @@ class _QueuedCall:
             self.acd.call_ended(call_id)
         for leg in self.answered.values():
             await _hang_up(leg)
-        self.acd.leave(call_id)
+        if not self.called_back:  # a callback's decisions go to its own inbox now
+            self.acd.leave(call_id)
         if not self.leg_ended():
             await self.hold.close()
 

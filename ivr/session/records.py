@@ -35,7 +35,9 @@ async def open_call_store(config: Config, executor: Executor, *, node: str = "")
     for info in await loop.run_in_executor(executor, repair_recordings, directory):
         store_recording(store, info)
     await purge_expired(store, config, executor)
-    await store.sync_agents(config.agents)
+    added = await store.desk.seed(config.agents, config.queues)  # first start: the console manages them after
+    if added:
+        log.info("storage: from config.toml: %s", ", ".join(added))
     return store
 
 

@@ -13,6 +13,7 @@ from ivr.session.lookups import LookupSource
 
 if TYPE_CHECKING:
     from ivr.session.flow_call import FlowCall
+    from ivr.session.overload import OverloadGuard
 
 
 class Voice(Protocol):
@@ -52,4 +53,5 @@ class CallServices:
     speech: SpeechInput | None = None
     transfer: TransferHandler | None = None
     journal: CallJournal | None = None
+    overload: OverloadGuard | None = None  # this process's overload rule (keys instead of speech when saturated)
     extra: dict[str, Any] = field(default_factory=dict)

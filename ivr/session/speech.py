@@ -32,6 +32,7 @@ from ivr.core.errors import IvrError
 from ivr.core.events import Event, Listen, SpeechEnded, SpeechStarted, Transcript
 from ivr.core.interfaces import CallLeg, Grammar, Recognizer, RecognizerStream
 from ivr.core.redact import REDACTED_SPEECH
+from ivr.session.overload import DecodeLoad
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,10 @@ class _Turn:
 class CallSpeech:
     """The SpeechInput of FlowCall: one endpointer per call, one recognizer stream per turn."""
 
-    def __init__(self, recognizer: Recognizer, vad: VadConfig) -> None:
+    def __init__(self, recognizer: Recognizer, vad: VadConfig, load: DecodeLoad | None = None) -> None:
         self.recognizer = recognizer
         self.vad = vad
+        self.load = load  # counts the whole-turn decodes for the overload rule (ivr.session.overload)
         self.rate = recognizer.capabilities.sample_rate
         self._streaming = recognizer.capabilities.partials
 
@@ -156,13 +158,19 @@ class CallSpeech:
         stream = self._open(call_id, listen)
         stream.push(pcm)
         stream.end()
+        token = self.load.begin() if self.load is not None else None
+        completed = False
         try:
             async for result in stream:
                 if result.final:
+                    completed = True
                     return result
         except asyncio.CancelledError:
             _drop(stream)
             raise
+        finally:
+            if self.load is not None and token is not None:
+                self.load.end(token, completed)
         return Transcript(call_id, text="", final=True, at=time.monotonic())
 
     def _apply_vad(self, endpointer: Endpointer, listen: Listen) -> None:

@@ -366,3 +366,116 @@ class TurnCorrection(Base):
     applied_revision: Mapped[int | None] = mapped_column(Integer)
     applied_by: Mapped[str] = mapped_column(String(128), default="")
     applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Survey(Base):
+    """One after-call survey (CSAT) a caller was offered: the score 1-5, or none when they gave no valid answer."""
+
+    __tablename__ = "csat_surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    agent_id: Mapped[str] = mapped_column(String(128), default="", index=True)
+    queue: Mapped[str] = mapped_column(String(128), default="", index=True)
+    flow_name: Mapped[str] = mapped_column(String(128), default="")
+    score: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(16), default="")  # dtmf | speech | '' (no score)
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # answered | invalid | no_input | hung_up
+    offered_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FollowUpTask(Base):
+    """Work for a supervisor, e.g. call back a caller who rated the call low; open until closed with a note."""
+
+    __tablename__ = "followup_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), default="low_csat")
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("csat_surveys.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(128), default="")
+    queue: Mapped[str] = mapped_column(String(128), default="")
+    caller: Mapped[str] = mapped_column(String(255), default="")
+    score: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | closed
+    assignee: Mapped[str] = mapped_column(String(128), default="")
+    note: Mapped[str] = mapped_column(Text, default="")  # why it was closed (what the call-back found)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_by: Mapped[str] = mapped_column(String(128), default="")
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Callback(Base):
+    """A caller who hung up to be called back: their place, the number, and each attempt's outcome."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(255), index=True)  # the call that asked (no FK: written first)
+    queue: Mapped[str] = mapped_column(String(128))
+    number: Mapped[str] = mapped_column(String(32))
+    caller: Mapped[str] = mapped_column(String(255), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    skills: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending, dialing, completed, failed, closed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    last_result: Mapped[str] = mapped_column(String(255), default="")  # e.g. "486 Busy Here"
+    agent_id: Mapped[str] = mapped_column(String(128), default="")
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the caller first joined the queue
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class AcdQueue(Base):
+    """An ACD queue managed in the console (seeded from `[[queues]]`); `settings` is the QueueConfig as JSON."""
+
+    __tablename__ = "acd_queues"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CallDisposition(Base):
+    """What the agent wrote after a call: a disposition from the configured list, and notes."""
+
+    __tablename__ = "call_dispositions"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(128), default="", index=True)
+    disposition: Mapped[str] = mapped_column(String(128), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Customer(Base):
+    """A known customer a flow's lookup finds by the caller's number (issue 11: known customers first)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(32), default="standard", index=True)  # e.g. vip: what flows route on
+    notes: Mapped[str] = mapped_column(Text, default="")  # account notes, shown to the agent
+    updated_by: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CustomerNumber(Base):
+    """One phone number of a customer, in its normal form (ivr.core.phone.number_key); a number has one owner."""
+
+    __tablename__ = "customer_numbers"
+
+    number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    shown: Mapped[str] = mapped_column(String(64))  # as it was entered, e.g. +1 555 0100

@@ -21,7 +21,9 @@ from sqlalchemy.orm import sessionmaker
 from ivr.core.config import AgentConfig, StorageConfig
 from ivr.storage import calls, catalog, orders, reports, search
 from ivr.storage.console import ConsoleStore
+from ivr.storage.customers import CustomerStore
 from ivr.storage.database import create_db_engine, normalize_url
+from ivr.storage.desk import DeskStore
 from ivr.storage.errors import StorageError
 from ivr.storage.migrate import migrate
 from ivr.storage.ops import CALL_UPDATE_FIELDS, WriteOp
@@ -34,7 +36,8 @@ log = logging.getLogger("ivr.storage")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-CALL_STATUSES = ("ringing", "active", "completed", "abandoned", "transferred", "voicemail", "failed", "interrupted")
+CALL_STATUSES = ("ringing", "active", "completed", "abandoned", "transferred", "voicemail", "failed", "interrupted",
+                 "callback")  # fmt: skip
 
 
 class CallStore:
@@ -348,9 +351,19 @@ class CallStore:
         return ConsoleStore(self)
 
     @property
+    def customers(self) -> CustomerStore:
+        """Known customers: found by a caller's number for flows, managed in the console."""
+        return CustomerStore(self)
+
+    @property
     def qa(self) -> QaStore:
         """The QA console's tables: call search, a call's page, scores, corrections, retention and erasure."""
         return QaStore(self)
+
+    @property
+    def desk(self) -> DeskStore:
+        """The agent desk's tables: agents and queues managed in the console, call dispositions."""
+        return DeskStore(self)
 
     async def publish_flow(self, name: str, source: str, *, format: str = "yaml", published_by: str = "") -> int:
         """Store a validated flow as its next version; returns the version number."""

@@ -62,10 +62,26 @@ def build_app(ctx: WebContext) -> web.Application:
 
 def _areas() -> list[Api]:
     """The console's areas beyond accounts (each module owns its routes and pages)."""
-    from ivr.web import flows, knowledge, live, qa_call, qa_corrections, qa_privacy, qa_scores, qa_search, reports
+    from ivr.web import (
+        agent_desk,  # the agent desktop
+        agents_admin,  # agents and queues, managed in the console
+        callbacks,  # callers who chose a callback; closing the failed ones
+        customers,  # known customers, found by caller ID (VIPs first)
+        flows,
+        knowledge,
+        live,
+        qa_call,
+        qa_corrections,
+        qa_privacy,
+        qa_scores,
+        qa_search,
+        reports,
+        tasks,  # follow-up tasks from low survey scores
+    )
 
     return [flows.api, knowledge.api, qa_search.api, qa_call.api, qa_privacy.api, qa_scores.api, qa_corrections.api,
-            reports.api, live.api]  # fmt: skip
+            reports.api, live.api, agent_desk.api, agents_admin.api, tasks.api, callbacks.api,
+            customers.api]  # fmt: skip
 
 
 def _when(value: str | None) -> str:
@@ -82,7 +98,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     user = await current_user(request)
     if user is None:
         return login_redirect(request)
-    target = {"admin": "/flows", "supervisor": "/flows", "qa": "/calls", "agent": "/calls"}.get(user.role, "/account")
+    target = {"admin": "/flows", "supervisor": "/flows", "qa": "/calls", "agent": "/desk"}.get(user.role, "/account")
     raise web.HTTPFound(target)
 
 

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from ivr.core.config import RecordingsConfig, WebConfig
+from ivr.core.config import RecordingsConfig, SurveyConfig, WebConfig
 from ivr.session.links import TranscriptLinks
 from ivr.storage import CallStore
 
 if TYPE_CHECKING:
+    from ivr.session.desk import AgentDesk
     from ivr.session.flow_registry import FlowRegistry
     from ivr.session.live_floor import LiveFloor
 
@@ -37,6 +38,8 @@ class WebContext:
     flow_dirs: tuple[Path, ...] = ()  # where flow files and their *.tests.yaml live
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)  # QA playback: folder, key, retention
     live: LiveFloor | None = None  # the live floor and its event bus (None in tests of the console alone)
+    desk: AgentDesk | None = None  # the agents' desktops (None in tests of the console alone)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)  # the CSAT report's and tasks' follow-up level
 
 
 CONTEXT = web.AppKey("context", WebContext)

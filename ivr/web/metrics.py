@@ -19,6 +19,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from ivr.session.floor import FloorSnapshot, FloorStats
+from ivr.session.overload import OverloadNumbers
 from ivr.web.context import CONTEXT
 
 METRICS = web.AppKey("metrics_registry", CollectorRegistry)
@@ -80,6 +81,37 @@ def _families(s: FloorSnapshot) -> Iterator[Metric]:
         yield _gauge("ivr_db_write_backlog", "Database writes not yet committed.", s.db_write_backlog)
     if s.db_available is not None:
         yield _gauge("ivr_db_available", "1 while the database takes writes, 0 while they are held.", s.db_available)
+    yield CounterMetricFamily("ivr_surveys_offered", "After-call surveys (CSAT) offered to callers.",
+                              value=s.surveys_offered)  # fmt: skip
+    yield CounterMetricFamily("ivr_surveys_answered", "After-call surveys the caller scored 1 to 5.",
+                              value=s.surveys_answered)  # fmt: skip
+    cumulative = [(str(score), sum(n for k, n in s.survey_scores.items() if k <= score)) for score in range(1, 6)]
+    yield HistogramMetricFamily(
+        "ivr_survey_score", "After-call survey scores (1 to 5).",
+        buckets=[*cumulative, ("+Inf", s.surveys_answered)],
+        sum_value=sum(k * n for k, n in s.survey_scores.items()),
+    )  # fmt: skip
+    if s.overload is not None:
+        yield from _overload(s.overload)
+
+
+def _overload(o: OverloadNumbers) -> Iterator[Metric]:
+    yield _gauge("ivr_decode_slots", "Decodes this control process runs at once ([overload] decode_slots).",
+                 o.decode_slots)  # fmt: skip
+    yield _gauge("ivr_decodes_in_flight", "Bot-turn decodes running now.", o.decodes_in_flight)
+    yield _gauge("ivr_decodes_queued", "Bot-turn decodes waiting for a decode slot.", o.decodes_queued)
+    yield _gauge("ivr_decode_seconds", "Measured time of one decode (moving average).", o.decode_seconds)
+    yield _gauge("ivr_predicted_reply_seconds", "When a decode asked for now would have its result.",
+                 o.predicted_reply_seconds)  # fmt: skip
+    yield _gauge("ivr_call_capacity", "Calls admitted at once; more are refused with 503.", o.call_capacity)
+    yield _gauge("ivr_keypad_only", "1 while speech steps ask for keys because recognition is saturated.",
+                 int(o.keypad_only))  # fmt: skip
+    yield CounterMetricFamily("ivr_acknowledgements", "'One moment' played to cover a late reply.",
+                              value=o.acknowledgements)  # fmt: skip
+    yield CounterMetricFamily("ivr_keypad_fallbacks", "Speech steps that asked for keys instead (overload).",
+                              value=o.keypad_fallbacks)  # fmt: skip
+    yield CounterMetricFamily("ivr_calls_refused", "Calls refused with 503 and Retry-After beyond capacity.",
+                              value=o.calls_refused)  # fmt: skip
 
 
 def metrics_registry(floor: Callable[[], FloorStats | None]) -> CollectorRegistry:

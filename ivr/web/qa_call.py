@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from ivr.core.errors import IvrError
 from ivr.storage.call_review import CallReview, RecordingFile
+from ivr.storage.csat import CsatStore
 from ivr.web.api import EVERYONE, Api, ApiCall, ApiError
 from ivr.web.flow_check import knowledge_source, runner_for
 from ivr.web.flow_replay import replay
@@ -102,6 +103,28 @@ class FlowPath(BaseModel):
     note: str
 
 
+class DispositionOut(BaseModel):
+    """The agent's disposition of the call and notes."""
+
+    disposition: str
+    notes: str
+    agent_id: str
+    by: str
+    updated_at: datetime
+
+
+class SurveyOut(BaseModel):
+    """The caller's after-call survey: the score 1-5 (None: no valid answer), how it was given, and the outcome."""
+
+    score: int | None
+    method: str
+    outcome: str
+    agent_id: str
+    queue: str
+    offered_at: datetime
+    answered_at: datetime | None
+
+
 class CallPage(BaseModel):
     """Everything about one call for its page."""
 
@@ -128,6 +151,8 @@ class CallPage(BaseModel):
     wrap_up_seconds: float | None  # the agent's after-call work (None: no agent, or no wrap-up recorded)
     can_download: bool
     transcript_url: str | None
+    disposition: DispositionOut | None = None  # what the agent wrote after the call (the agent desk)
+    survey: SurveyOut | None = None  # the caller's rating of the call (the after-call survey)
 
 
 class Verified(BaseModel):
@@ -244,6 +269,8 @@ async def call_page(call: ApiCall) -> CallPage:
         can_download=can_download,
         wrap_up_seconds=r.wrap_up.seconds if r.wrap_up is not None else None,
         transcript_url=f"/api/calls/{r.call_id}/transcript.txt" if can_download else None,
+        disposition=DispositionOut(**vars(d)) if (d := await call.ctx.store.desk.disposition(r.call_id)) else None,
+        survey=SurveyOut(**s) if (s := await CsatStore(call.ctx.store).call_survey(r.call_id)) else None,
     )  # fmt: skip
 
 

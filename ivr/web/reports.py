@@ -1,4 +1,4 @@
-"""Reports, each a page, CSV and JSON: volume, containment, intents, queues, agents, QA scores, reply latency.
+"""Reports, each a page, CSV and JSON: volume, containment, intents, queues, agents, QA, CSAT, reply latency.
 
 Periods are whole UTC days, `since` to `until` inclusive (default: the last 7 days). Reviewers
 (qa, supervisor, admin) read every report; an agent reads only the QA-scores report, of their own calls.
@@ -16,6 +16,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from ivr.storage.csat import CsatRow, CsatStore
 from ivr.storage.qa_reports import (
     ContainmentRow,
     IntentRow,
@@ -117,6 +118,14 @@ class LatencyReport(Period):
     days: list[LatencyRow]
 
 
+class CsatReport(Period):
+    """After-call survey (CSAT) per agent and per queue: offered, answered, mean, share of 4s and 5s, each score."""
+
+    followup_at_or_below: int  # a score this low or lower opened a follow-up task ('low')
+    agents: list[CsatRow]
+    queues: list[CsatRow]
+
+
 def _period(q: ReportQuery) -> tuple[date, date, datetime, datetime]:
     until = q.until or datetime.now(UTC).date()
     since = q.since or until - timedelta(days=6)
@@ -198,6 +207,16 @@ async def latency(call: ApiCall) -> LatencyReport:
     return LatencyReport(since=since, until=until, days=rows)
 
 
+async def csat(call: ApiCall) -> CsatReport:
+    """After-call survey scores per agent and per queue; the last row of each table is the whole floor."""
+    since, until, start, end = _period(call.query)
+    level = call.ctx.survey.followup_at_or_below
+    report = CsatStore(call.ctx.store).report
+    agents_ = await report(since=start, until=end, group="agent", followup_at_or_below=level)
+    queues_ = await report(since=start, until=end, group="queue", followup_at_or_below=level)
+    return CsatReport(since=since, until=until, followup_at_or_below=level, agents=agents_, queues=queues_)
+
+
 @dataclasses.dataclass(frozen=True)
 class Report:
     """One report: its name in paths, title, what it shows, who may read it, and its handler."""
@@ -221,6 +240,8 @@ REPORTS = (
            AgentsReport),
     Report("qa", "QA scores", "Review scores by agent, queue or flow version over time.", EVERYONE, qa_scores,
            QaReport),
+    Report("csat", "Customer satisfaction", "After-call survey scores (1 to 5) per agent and per queue.", REVIEWERS,
+           csat, CsatReport),
     Report("latency", "Reply latency", "From the end of the caller's speech to the reply's first audio.",
            REVIEWERS, latency, LatencyReport),
 )  # fmt: skip

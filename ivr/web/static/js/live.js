@@ -44,6 +44,9 @@
       case "intent_detected":
         if (c) turn(c, { t: r.t, speaker: "caller", text: r.text, intent: r.intent, confidence: r.confidence });
         break;
+      case "bridged_turn": // the caller or the agent on the bridged call
+        if (c) turn(c, { t: r.t, speaker: r.speaker, text: r.text, confidence: r.confidence });
+        break;
       case "enqueued":
         if (c) Object.assign(c, { phase: "queue", queue: r.queue, agent: "", since: r.t });
         day(r.queue, (q) => { q.offered_today += 1; });
@@ -82,9 +85,11 @@
     dirty = true;
   }
 
+  function who(speaker) { return { caller: "Caller", agent: "Agent" }[speaker] || "IVR"; }
+
   function turn(c, t) {
     c.turns += 1;
-    c.last = `${t.speaker === "caller" ? "Caller" : "IVR"}: ${t.text}`;
+    c.last = `${who(t.speaker)}: ${t.text}`;
     if (open && open.call_id === c.call_id) addTurn(t);
   }
 
@@ -266,7 +271,7 @@
 
   function addTurn(t) {
     const list = document.getElementById("transcript-turns");
-    list.append(el("li", { class: `turn ${t.speaker}` }, el("span", { class: "who" }, t.speaker === "caller" ? "Caller" : "IVR"),
+    list.append(el("li", { class: `turn ${t.speaker}` }, el("span", { class: "who" }, who(t.speaker)),
       el("span", { class: "text" }, t.text), t.intent ? el("span", { class: "badge" }, t.intent) : null));
     list.scrollTop = list.scrollHeight;
   }

@@ -8,7 +8,7 @@
   const SVG = "http://www.w3.org/2000/svg";
 
   // --- formatting: fractions as percentages, seconds as seconds --------------------------------
-  const PERCENT = /(rate|level|share|occupancy|recall|precision)$/;
+  const PERCENT = /(rate|level|share|occupancy|recall|precision|csat)$/;
   const SECONDS = /^(asa|aht|avg_talk|avg_wrap|mean|p50|p90|p99|max|available|working|not_ready|logged_in)$/;
   function show(key, v) {
     if (v === null || v === undefined) return "–";
@@ -130,6 +130,12 @@
         lines(`Mean QA score per ${data.period}`, ps, groups.map((g) => ({ label: g, values: ps.map((p) => at(g, p)) })), "mean_score");
       }
     },
+    csat() {
+      const agents = data.agents.filter((r) => r.group !== "all");
+      bars("Mean survey score by agent (1 to 5)", agents.map((r) => r.group), agents.map((r) => r.mean_score), "mean_score");
+      const all = data.agents.find((r) => r.group === "all");
+      if (all) bars("Survey scores, whole floor", ["1", "2", "3", "4", "5"], [all.s1, all.s2, all.s3, all.s4, all.s5], "answers");
+    },
     latency() {
       const d = days(data.days);
       lines("Reply latency by day", d.map((r) => r.day), ["p50", "p90", "p99"].map((k) => ({ label: k, values: d.map((r) => r[k]) })), "p50");
@@ -148,7 +154,7 @@
     if (tables.length > 1) holder.append(el("h2", {}, heading(name)));
     const cols = data.columns[name] || (rows.length ? Object.keys(rows[0]) : []);
     holder.append(el("table", { class: "grid", "data-table": name },
-      el("thead", {}, el("tr", {}, cols.map((c) => el("th", { class: typeof rows[0][c] === "number" ? "num" : "" }, heading(c))))),
+      el("thead", {}, el("tr", {}, cols.map((c) => el("th", { class: rows.length && typeof rows[0][c] === "number" ? "num" : "" }, heading(c))))),
       el("tbody", {}, rows.length ? rows.map((r) => el("tr", {}, cols.map((c) => el("td", { class: typeof r[c] === "number" ? "num" : "" }, show(c, r[c])))))
         : el("tr", {}, el("td", { class: "muted" }, "No data in this period.")))));
   }

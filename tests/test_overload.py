@@ -76,6 +76,12 @@ def test_guard_capacity_from_decode_time_or_config() -> None:
     auto = OverloadGuard(OverloadConfig(decode_slots=2, decode_seconds=0.8, turn_interval_seconds=8.0), 2, clock)
     # 2 slots / 0.8 s = 2.5 decodes a second, half of it planned, a turn every 8 s: 10 calls
     assert auto.call_capacity() == 10
+    # planned capacity: calls that do not speak are not refused while no decode waits for a slot ...
+    assert auto.admit(10) and auto.admit(50) and auto.calls_refused == 0
+    tokens = [auto.load.begin() for _ in range(3)]
+    assert auto.admit(9) and not auto.admit(10) and auto.calls_refused == 1  # ... but are once one does
+    for t in tokens:
+        auto.load.end(t, completed=False)
     auto.load.decode_seconds = 4.0  # a slow engine on a busy machine: never fewer calls than slots
     assert auto.call_capacity() == 2
     fixed = OverloadGuard(OverloadConfig(max_calls=4, retry_after_seconds=7), 2, clock)
@@ -197,3 +203,34 @@ async def test_a_decode_slower_than_the_no_input_timeout_is_no_no_input(tmp_path
     call.inbox.put(Transcript(call.call_id, text="sales", final=True, confidence=0.9))
     await asyncio.wait_for(task, 3)
     assert journal.said == ["Say sales or press 1.", "Bye."]
+
+
+async def test_the_watchdog_acknowledges_a_late_reply_repeats_it_and_stops_at_the_reply() -> None:
+    from types import SimpleNamespace
+
+    from ivr.core.events import Say, SpeechEnded
+    from ivr.session.overload_call import OverloadWatch
+    from tests.test_flow_call_typeahead import Leg, Voice, until
+
+    guard = OverloadGuard(OverloadConfig(decode_slots=1, decode_seconds=0.05, ack_after_ms=300), 1)
+    watch = OverloadWatch(guard, Voice())
+    leg = Leg()
+    call = SimpleNamespace(call_id="c1", leg=leg, listen=Listen("c1", timer="t"))
+    watch.event(call, SpeechEnded("c1", at=time.monotonic()))
+    await asyncio.sleep(0.2)
+    assert leg.played == []  # a reply is predicted in time: the watchdog waits
+    await until(lambda: len(leg.played) == 1, timeout=1)  # 300 ms and no reply: "One moment."
+    await until(lambda: len(leg.played) == 2, timeout=1)  # the wait goes on: again, after the first one
+    watch.event(call, Say("c1", text="Here is your answer."))  # the reply: no more
+    await asyncio.sleep(0.5)
+    assert len(leg.played) == 2 and guard.acknowledgements == 2
+    # a backlog that will make the reply late: said at once, at the end of speech
+    for _ in range(10):
+        guard.load.begin()
+    watch.event(call, SpeechEnded("c1", at=time.monotonic()))
+    await until(lambda: len(leg.played) == 3, timeout=0.1)
+    watch.event(call, Say("c1", text="Here is your answer."))
+    call.listen = None
+    watch.event(call, SpeechEnded("c1", at=time.monotonic()))  # speech while the flow does not listen: nothing
+    await asyncio.sleep(0.5)
+    assert len(leg.played) == 3 and guard.acknowledgements == 3

@@ -7,7 +7,8 @@ From them `OverloadGuard` predicts when a decode asked for now would finish, and
 - keypad: while the decode queue wait stays above `keypad_after_ms`, speech steps that also take keys
   ask for keys instead, until the queue wait has stayed at or under `keypad_until_ms` for
   `keypad_hold_seconds` (hysteresis, so steps do not flip between speech and keys from turn to turn);
-- admit: a new call beyond `max_calls` is refused before it is answered (503 with Retry-After).
+- admit: a new call beyond `max_calls` (or, planned, beyond the capacity while recognition is busy) is refused
+  before it is answered (503 with Retry-After).
 Pure logic on an injected clock: no I/O, no asyncio.
 """
 
@@ -159,8 +160,14 @@ class OverloadGuard:
         return max(self.load.slots, int(turns_per_second * self.config.turn_interval_seconds))
 
     def admit(self, active_calls: int) -> bool:
-        """True if one more call may be answered now; a refusal is counted."""
-        if active_calls < self.call_capacity():
+        """True if one more call may be answered now; a refusal is counted.
+
+        `max_calls` set: a hard limit. Planned (0): it applies only while recognition is busy (a decode waits for a
+        slot, or the keypad fallback is on), so keypad and playback calls are not refused for speech that is not
+        happening; a burst of speakers admitted meanwhile gets "One moment." and the keypad fallback.
+        """
+        busy = self.load.queued > 0 or self._keypad.on
+        if active_calls < self.call_capacity() or (not self.config.max_calls and not busy):
             return True
         self.calls_refused += 1
         return False
@@ -186,7 +193,8 @@ class OverloadGuard:
         how = "[overload] max_calls" if self.config.max_calls else (
             f"{self.load.slots} decode slot(s) at {self.load.decode_seconds:.2f} s a decode, a turn every "
             f"{self.config.turn_interval_seconds:g} s, planned at {_PLANNED_SHARE:.0%}")  # fmt: skip
-        return (f"overload: {self.call_capacity()} calls admitted at once ({how}); 'one moment' after "
+        when = "" if self.config.max_calls else " while recognition is busy"
+        return (f"overload: {self.call_capacity()} calls admitted at once{when} ({how}); 'one moment' after "
                 f"{self.config.ack_after_ms} ms, keys instead of speech past a "
                 f"{self.config.keypad_after_ms} ms decode queue")  # fmt: skip
 

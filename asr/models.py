@@ -249,14 +249,16 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m asr.models list|installed|download LANG_OR_NAME [--dest DIR]`."""
-    parser = argparse.ArgumentParser(prog="python -m asr.models", description="Vosk models for the IVR")
+    """`python -m asr.models list|installed|download LANG_OR_NAME [--dest DIR]|prepare [--dest DIR]`."""
+    parser = argparse.ArgumentParser(prog="python -m asr.models", description="speech models for the IVR")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="models in the official list (needs the network)")
     sub.add_parser("installed", help="models on this machine")
     get = sub.add_parser("download", help="download a model by language (en-us) or exact name")
     get.add_argument("model")
     get.add_argument("--dest", default="", help=f"directory to unzip into (default {DEFAULT_CACHE_DIR})")
+    prep = sub.add_parser("prepare", help="convert the bundled Moonshine English model once (30-120 s)")
+    prep.add_argument("--dest", default="", help="cache directory (default ~/.cache/ivr/moonshine-base-en)")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -265,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "installed":
             for info in installed_models():
                 print(f"{info.lang:8} {info.name:32} {info.path}")
+        elif args.command == "prepare":
+            from asr.moonshine_model import prepare_moonshine
+
+            print(f"prepared {prepare_moonshine(args.dest or None)}")
         else:
             path = download_model(args.model, args.dest, progress=_progress_bar)
             print(f"\ninstalled {path}")

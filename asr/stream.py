@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from asr.pool import DecodePool
 from ivr.core.audio import Resampler
 from ivr.core.errors import AudioFormatError, IvrError
 from ivr.core.events import Transcript, WordInfo
 from ivr.core.interfaces import RecognizerCapabilities
+
+log = logging.getLogger(__name__)
 
 
 class RecognitionError(IvrError):
@@ -45,6 +50,34 @@ class Decoder(Protocol):
     def finish(self) -> Hypothesis:
         """No more audio: the final result."""
         ...
+
+
+class WholeUtterance:
+    """Decoder for engines that hear an utterance at once: collects up to `max_seconds`, decodes at finish()."""
+
+    def __init__(
+        self, decode: Callable[[np.ndarray], Hypothesis], engine: str, rate: int = 16000, max_seconds: float = 30.0
+    ) -> None:
+        self._decode = decode
+        self._engine = engine
+        self._room = int(max_seconds * rate)
+        self._max_seconds = max_seconds
+        self._chunks: list[bytes] = []
+
+    def accept(self, pcm: bytes) -> Hypothesis | None:
+        """Keep the audio (nothing is heard before the end)."""
+        if self._room > 0:
+            chunk = pcm[: 2 * self._room]
+            self._chunks.append(chunk)
+            self._room -= len(chunk) // 2
+            if len(chunk) < len(pcm):
+                log.warning("utterance longer than %.0f s: %s hears only the start", self._max_seconds, self._engine)
+        return None
+
+    def finish(self) -> Hypothesis:
+        """Decode the utterance as float32 samples in [-1, 1)."""
+        audio = np.frombuffer(b"".join(self._chunks), dtype="<i2").astype(np.float32) / 32768.0
+        return self._decode(audio)
 
 
 _END = object()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from asr.phrases import SEPARATORS, PhraseMatcher, normalize_phrase
-from asr.stream import ExecutorRecognizer, ExecutorStream, Hypothesis
+from asr.stream import ExecutorRecognizer, ExecutorStream, Hypothesis, WholeUtterance
 from ivr.core.audio import check_call_rate
 from ivr.core.errors import ModelError
 from ivr.core.events import WordInfo
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
 _WINDOW_FRAMES = 3000  # Whisper's 30 s window; shorter windows were measured to lose accuracy
-_MAX_SAMPLES = 30 * MODEL_RATE
 _BEAM = 5
 # Whisper writes digits even into silence when primed with them (measured: "one, two, three, four, six,
 # seven, seven…" at a mean token probability of 0.7), but it also says how likely the window holds no
@@ -138,7 +137,14 @@ class WhisperRecognizer(ExecutorRecognizer):
         """Start recognizing one utterance, optionally constrained to a grammar's phrases."""
         constraint = self._constraint(grammar.phrases) if grammar is not None else None
         strict = grammar.strict if grammar is not None else False
-        return self._stream(call_id, _WhisperDecoder(self, constraint, strict), MODEL_RATE)
+        decoder = WholeUtterance(lambda audio: self.decode(audio, constraint, strict), "Whisper", MODEL_RATE)
+        return self._stream(call_id, decoder, MODEL_RATE)
+
+    def recognize(self, audio: np.ndarray, grammar: Grammar | None = None) -> Hypothesis:
+        """Recognize float32 mono 16 kHz audio with a flow's grammar (blocking: run it in an executor)."""
+        if grammar is None:
+            return self.decode(audio, None, False)
+        return self.decode(audio, self._constraint(grammar.phrases), grammar.strict)
 
     @lru_cache(maxsize=16)  # noqa: B019 - a recognizer lives for the whole process
     def _constraint(self, phrases: tuple[str, ...]) -> _Constraint:
@@ -273,28 +279,3 @@ class WhisperRecognizer(ExecutorRecognizer):
             if text:
                 words.append(WordInfo(text, float(w["probability"]), float(w["start"]), float(w["end"])))
         return tuple(words)
-
-
-class _WhisperDecoder:
-    """Collects one utterance (up to Whisper's 30 s window) and decodes it at finish()."""
-
-    def __init__(self, recognizer: WhisperRecognizer, constraint: _Constraint | None, strict: bool) -> None:
-        self._recognizer = recognizer
-        self._constraint = constraint
-        self._strict = strict
-        self._chunks: list[bytes] = []
-        self._samples = 0
-
-    def accept(self, pcm: bytes) -> Hypothesis | None:
-        room = _MAX_SAMPLES - self._samples
-        if room > 0:
-            chunk = pcm[: 2 * room]
-            self._chunks.append(chunk)
-            self._samples += len(chunk) // 2
-            if len(chunk) < len(pcm):
-                log.warning("utterance longer than 30 s: Whisper hears only the first 30 s")
-        return None
-
-    def finish(self) -> Hypothesis:
-        audio = np.frombuffer(b"".join(self._chunks), dtype="<i2").astype(np.float32) / 32768.0
-        return self._recognizer.decode(audio, self._constraint, self._strict)

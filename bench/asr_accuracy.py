@@ -1,6 +1,7 @@
 """Digit accuracy of each English engine on telephone audio.
 
-    /work/venv/bin/python bench/asr_accuracy.py [--engines whisper,pocketsphinx] [--sequences 40]
+    .venv/bin/python bench/asr_accuracy.py [--engines moonshine,moonshine+whisper,whisper,pocketsphinx] [--sequences 40]
+    .venv/bin/python bench/asr_accuracy.py --turns --engines moonshine   # CPU-s of 2 s turns only
 
 Every FSDD take (400) is padded with 0.3 s of line hiss, sent through a G.711 μ-law line and fed to
 a recognizer stream at 8 kHz in 20 ms frames with a strict digits grammar, as a call would. Five-digit
@@ -16,8 +17,18 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from asr.corpus import DIGIT_WORDS, LINE_RATE, digit_sequences, digit_takes, phone_line, spoken_digits
+from asr.corpus import (
+    DIGIT_WORDS,
+    LINE_RATE,
+    data_dir,
+    digit_sequences,
+    digit_takes,
+    line_noise,
+    phone_line,
+    spoken_digits,
+)
 from asr.engines import load_recognizer
+from ivr.core.audio import read_wav
 from ivr.core.config import AsrConfig
 from ivr.core.interfaces import Grammar, Recognizer
 
@@ -89,6 +100,9 @@ async def bench_engine(engine: str, sequences: int, limit: int, grammar: Grammar
         seq_cpu += time.process_time() - c0
         seq_audio += len(pcm) / 2 / LINE_RATE
         seq_right += words_to_digits(text) == "".join(str(t.digit) for t in seq)
+    second = getattr(recognizer, "second_passes", None)
+    if second is not None:
+        print(f"{engine}: {second} of {len(takes) + sequences} utterances decoded again by the second pass")
     close = getattr(recognizer, "close", None)
     if close is not None:
         close()
@@ -106,6 +120,41 @@ async def bench_engine(engine: str, sequences: int, limit: int, grammar: Grammar
     )
 
 
+def _two_seconds(pcm: bytes) -> bytes:
+    """`pcm` (8 kHz) cut or padded with line hiss to a 2 s turn."""
+    want = 2 * LINE_RATE * 2
+    return (pcm + line_noise(2.0, seed=5))[:want]
+
+
+async def turn_costs(engine: str) -> dict[str, float]:
+    """Mean CPU-s of 2 s turns as a call makes them: digits and phrases under a step's hints (not strict)."""
+    recognizer = load_recognizer(AsrConfig(engine=engine, language="en-us", sample_rate=LINE_RATE, workers=1))
+    takes = digit_takes()
+    digits = Grammar("collect", (*DIGIT_WORDS, "oh", "yes", "no"))  # what a digits collect step passes
+    cards = Grammar("cards", ("ten of clubs", "four queen of clubs", "seven of clubs", "five five", "agent"))
+    turns = {
+        "one digit": [(phone_line(spoken_digits([t])), digits) for t in takes[::40]],
+        "three digits": [
+            (phone_line(spoken_digits(s, gap=0.1, pad=0.2)), digits) for s in digit_sequences(takes, 10, length=3)
+        ],
+        "phrase": [
+            (phone_line(read_wav(data_dir() / "speech" / f"cards_{n:03d}.wav", LINE_RATE).data), cards)
+            for n in range(1, 6)
+        ],
+    }
+    await recognize(recognizer, _two_seconds(turns["one digit"][0][0]), digits)  # warm up
+    out = {}
+    for kind, items in turns.items():
+        c0 = time.process_time()
+        for pcm, grammar in items:
+            await recognize(recognizer, _two_seconds(pcm), grammar)
+        out[kind] = (time.process_time() - c0) / len(items)
+    close = getattr(recognizer, "close", None)
+    if close is not None:
+        close()
+    return out
+
+
 def _pct(pair: tuple[int, int]) -> str:
     right, total = pair
     return f"{100 * right / total:6.2f}% ({right}/{total})" if total else "n/a"
@@ -114,11 +163,18 @@ def _pct(pair: tuple[int, int]) -> str:
 def main() -> None:
     """Run the benchmark and print one table row per engine."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engines", default="whisper,pocketsphinx")
+    parser.add_argument("--engines", default="moonshine,moonshine+whisper,whisper,pocketsphinx")
     parser.add_argument("--sequences", type=int, default=40, help="how many 5-digit sequences")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N takes (0 = all 400)")
     parser.add_argument("--no-grammar", action="store_true", help="free recognition instead of a digits grammar")
+    parser.add_argument("--turns", action="store_true", help="only the CPU-s of 2 s turns (digits, phrases)")
     args = parser.parse_args()
+    if args.turns:
+        for engine in args.engines.split(","):
+            costs = asyncio.run(turn_costs(engine))
+            print(f"{engine:18} CPU-s per 2 s turn: " + ", ".join(f"{k} {v:.3f}" for k, v in costs.items())
+                  + f"; mean {sum(costs.values()) / len(costs):.3f}")  # fmt: skip
+        return
     grammar = None if args.no_grammar else DIGITS
     rows = [asyncio.run(bench_engine(e, args.sequences, args.limit, grammar)) for e in args.engines.split(",")]
     print(f"\ngrammar: {'none' if grammar is None else 'strict digits'}; audio: 8 kHz G.711 μ-law round trip")

@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "Whisper tiny.en, step hints (2 voices)": (whisper, True),
         "Whisper, utterances heard with WER <= 25%": (lambda it: whisper(it) and wer(it) <= 0.25, True),
         "Whisper tiny.en, no hints (2 voices)": (source("whisper:none:"), True),
+        "Moonshine base-en, step hints (2 voices)": (source("moonshine:step:"), True),
+        "Moonshine base-en, no hints (2 voices)": (source("moonshine:none:"), True),
+        "Moonshine+Whisper, step hints (2 voices)": (source("moonshine+whisper:step:"), True),
         "Whisper, same hints in the old order": (source("whisper:by-option:"), True),
         "pocketsphinx, general LM (2 voices)": (lambda it: pocketsphinx(it) and "hinted" not in it["source"], True),
         "pocketsphinx, hint LM": (source("asr:hinted:"), True),
@@ -138,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "out of scope, Whisper step hints": (whisper, False),
         "out of scope, Whisper no hints": (source("whisper:none:"), False),
         "out of scope, Whisper hints in the old order": (source("whisper:by-option:"), False),
+        "out of scope, Moonshine step hints": (source("moonshine:step:"), False),
+        "out of scope, Moonshine no hints": (source("moonshine:none:"), False),
+        "out of scope, Moonshine+Whisper step hints": (source("moonshine+whisper:step:"), False),
     }
     for name, (pick, in_scope) in subsets.items():
         chosen = [(it, pred, conf) for it, pred, conf in results if pick(it) and scope[in_scope](it)]

@@ -7,7 +7,8 @@ defaults (endpointer, early decode, complete-answer rule), over Whisper tiny.en 
 the Acme flow ("anything else?", which takes every intent) so its phrase hints are the Grammar. A change to
 what a step passes as hints is measured here. The flow acts on the first final transcript, so that is kept.
 
-Run: .venv/bin/python bench/intent_whisper_variants.py [--hints step|none|by-option]  (about 1 s per utterance)
+Run: .venv/bin/python bench/intent_whisper_variants.py [--engine whisper|moonshine|moonshine+whisper]
+     [--hints step|none|by-option]  (about 1 s per utterance); rows are tagged "<engine>:<hints>:<voice>"
 Rows are cached by (phrase, voice, hint list); pass --fresh after a change to the recognizer or to CallSpeech.
 Other sources in the file (typed, pocketsphinx) are kept.
 
@@ -51,6 +52,7 @@ VOICES = (("en-us", 165), ("en-us+f3", 145))  # a male and a female voice at two
 RATE = 16000  # [asr] sample_rate: the call leg resamples the 8 kHz line to this
 FRAME = RATE // 50 * 2  # 20 ms, the media clock's frame
 FRESH = False  # --fresh: decode again even what is cached
+ENGINE = "whisper"  # --engine: the recognizer that hears the phrases
 
 
 def step_listen(flow_path: Path) -> Listen:
@@ -133,15 +135,15 @@ def _rows(path: Path) -> list[dict[str, str]]:
 async def decode_all(
     items: list[tuple[str, str]], listen: Listen, tag: str, known: dict[tuple[str, str], dict[str, str]]
 ) -> dict[tuple[str, str], dict[str, str]]:
-    """Whisper rows for every (phrase, voice) not already in `known` with the same hints."""
-    recognizer = load_recognizer(AsrConfig(engine="whisper", language="en-us", sample_rate=RATE, workers=1))
+    """Recognizer rows for every (phrase, voice) not already in `known` with the same hints."""
+    recognizer = load_recognizer(AsrConfig(engine=ENGINE, language="en-us", sample_rate=RATE, workers=1))
     key = hint_key(listen.phrases)
     out: dict[tuple[str, str], dict[str, str]] = {}
     todo = [(intent, text, v, s) for intent, text in items for v, s in VOICES]
     started = time.monotonic()
     done = 0
     for intent, text, voice, speed in todo:
-        source = f"whisper:{tag}:{voice}"
+        source = f"{ENGINE}:{tag}:{voice}"
         cached = None if FRESH else known.get((text, source))
         if cached is not None and cached.get("hints") == key:
             out[(text, source)] = cached
@@ -201,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--training", action="store_true",
                     help="hear the flow's training examples (cross-validation) instead of the test set")
     ap.add_argument("--fresh", action="store_true", help="ignore cached rows (the recognizer or CallSpeech changed)")
+    ap.add_argument("--engine", default="whisper", help="[asr] engine that hears the phrases (default whisper)")
     args = ap.parse_args(argv)
-    global FRESH
+    global FRESH, ENGINE
     FRESH = args.fresh
+    ENGINE = args.engine
     if args.training:
         out = DATA / "intent_training_heard.jsonl"
         decoded = asyncio.run(decode_training(Path(args.flow), out))
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = _rows(path)
     known = {(r.get("said", r["text"]), r["source"]): r for r in rows}
     fresh = asyncio.run(decode_all(items, listen, args.hints, known))
-    prefix = f"whisper:{args.hints}:"
+    prefix = f"{ENGINE}:{args.hints}:"
     kept = [r for r in rows if not r["source"].startswith(prefix)]
     by_phrase: dict[str, list[dict[str, str]]] = {}
     for r in [*kept, *fresh.values()]:
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     if by_phrase:
         print(f"dropped rows of {len(by_phrase)} phrases no longer in intent_phrases.yaml", file=sys.stderr)
     key = hint_key(listen.phrases)
-    print(f"{len(fresh)} whisper:{args.hints} rows ({len(listen.phrases)} hint phrases, key {key})", file=sys.stderr)
+    print(f"{len(fresh)} {ENGINE}:{args.hints} rows ({len(listen.phrases)} hint phrases, key {key})", file=sys.stderr)
     return 0
 
 

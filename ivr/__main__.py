@@ -10,10 +10,20 @@ from collections.abc import Sequence
 from ivr.core.config import Config, load_config
 from ivr.core.errors import IvrError
 
+_DEFAULT_CONFIG = "config.toml"
+
 
 def _config(args: argparse.Namespace) -> tuple[Config, list[str]]:
     path = args.config
     return load_config(path), (["--config", path] if path else [])
+
+
+def _config_or_defaults(args: argparse.Namespace) -> Config:
+    """The --config file; the defaults when the default ./config.toml is absent (model commands run anywhere)."""
+    from pathlib import Path
+
+    explicit = args.config != _DEFAULT_CONFIG
+    return load_config(args.config if explicit or Path(args.config).is_file() else None)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -58,8 +68,26 @@ def _cmd_flows(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from asr import models
 
+    if args.models_command == "prepare":
+        return _prepare_models(args)
     command = {"list": ["installed"], "available": ["list"], "download": ["download", getattr(args, "model", "")]}
+    if args.models_command == "download":
+        vosk_cache = _config_or_defaults(args).asr.vosk.cache_dir  # where `ivr serve` will look for it
+        command["download"] += ["--dest", vosk_cache] if vosk_cache else []
     return models.main(command[args.models_command])
+
+
+def _prepare_models(args: argparse.Namespace) -> int:
+    import logging
+
+    from asr.engines import prepare_models
+    from ivr.logs import setup_logging
+
+    config = _config_or_defaults(args)
+    setup_logging(config.log.level, "")  # to the terminal: the conversion says what it does and how long it took
+    logging.getLogger("asr").setLevel(logging.INFO)
+    print(prepare_models(config.asr_section()))
+    return 0
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
@@ -77,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", default="config.toml", help="configuration file (default: ./config.toml)")
+        p.add_argument("--config", default=_DEFAULT_CONFIG, help="configuration file (default: ./config.toml)")
         return p
 
     p = with_config(sub.add_parser("serve", help="run the IVR (control process, media workers, Kamailio)"))
@@ -103,12 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     flows.set_defaults(func=_cmd_flows)
 
-    models = sub.add_parser("models", help="speech models: list installed ones, download a Vosk model")
+    models = sub.add_parser("models", help="speech models: list, download (Vosk), prepare (set-up)")
     msub = models.add_subparsers(dest="models_command", required=True)
     msub.add_parser("list", help="speech models installed on this machine")
     msub.add_parser("available", help="Vosk models available for download (needs the network)")
-    p = msub.add_parser("download", help="download and install a Vosk model, e.g. `ivr models download en-us`")
+    p = with_config(msub.add_parser("download", help="download and install a Vosk model into [asr.vosk] cache_dir, "
+                                    "e.g. `ivr models download en-us` (needs the network)"))  # fmt: skip
     p.add_argument("model", help="a language (en-us, de, ko ...) or an exact model name")
+    with_config(msub.add_parser("prepare", help="one-time set-up of the configured engine's models (the Moonshine "
+                                "conversion into [asr] model_cache_dir, 30-120 s); scripts/setup runs it"))  # fmt: skip
     models.set_defaults(func=_cmd_models)
 
     users = sub.add_parser("users", help="console users: add one (password from a prompt or stdin), list them")

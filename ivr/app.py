@@ -77,7 +77,7 @@ async def serve(config: Config, config_args: list[str]) -> int:
             config.sip.host, config.sip.port, config.workers.callers_per_worker,
         )  # fmt: skip
 
-    recognizer = await asyncio.to_thread(load_recognizer, config.asr)  # once per process; streams are cheap
+    recognizer = await asyncio.to_thread(load_recognizer, config.asr_section())  # once per process; streams are cheap
     guard = OverloadGuard(config.overload, config.asr.workers)
     voice = await CachedSynthesizer.open(config.tts, config.path(config.tts.cache_dir))
     services = CallServices(

@@ -103,6 +103,7 @@ class AsrConfig:
     language: str = "en-us"
     sample_rate: int = 16000
     workers: int = 2
+    model_cache_dir: str = ""  # converted models (Moonshine); "" is ~/.cache/ivr
     background_workers: int = 1  # extra threads for bridged calls' speech, so it never holds up a bot turn
     vosk: VoskConfig = field(default_factory=VoskConfig)
 
@@ -343,6 +344,11 @@ class Config:
         """Resolve a path from the config relative to the config file's directory."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else Path(self.root) / p
+
+    def asr_section(self) -> AsrConfig:
+        """The [asr] section with `model_cache_dir` resolved against the config file's directory."""
+        cache = self.asr.model_cache_dir
+        return dataclasses.replace(self.asr, model_cache_dir=str(self.path(cache)) if cache else "")
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

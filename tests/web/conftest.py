@@ -82,7 +82,10 @@ def _start_users_add(role: str, config: str, srv: IvrServer) -> subprocess.Popen
                             cwd=srv.root, env=srv.env)  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open its event loop counts as running in this thread,
+# so an asyncio test that a pytest-xdist worker runs after a browser module would fail with "cannot be called from
+# a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium driven by Playwright (missing browser: skip, or fail under CI=true)."""
     if not CHROMIUM.exists():

@@ -41,7 +41,7 @@ def test_supervisor_edits_tests_replays_publishes_and_rolls_back_the_greeting(
     source = (REPO / "flows/acme_retail.yaml").read_text().splitlines()
     greeting_line = source.index(f"    text: {OLD}") + 1  # 1-based, as the editor and the validator count
     assert source[greeting_line - 3 : greeting_line + 1] == ["  greeting:", "    kind: say", f"    text: {OLD}",
-                                                             "    next: main_menu"]  # fmt: skip
+                                                             "    next: identify_caller"]  # fmt: skip
     srv = web.server
     srv.wait_log("flow acme_retail version 1 live")
 

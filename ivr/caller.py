@@ -262,7 +262,12 @@ def _synthesize(text: str, path: Path, voice: str) -> None:
 
     from ivr.core.audio import write_wav
 
-    write_wav(path, asyncio.run(run()), 16000)
+    pcm = asyncio.run(run())
+    if not pcm:  # pjsua2 once refused a say file as "not a valid WAVE" (3 test workers busy): likely empty audio
+        pcm = asyncio.run(run())
+    if not pcm:
+        raise IvrError(f"espeak-ng gave no audio for {text!r} twice: check `espeak-ng {text!r}` works on this machine")
+    write_wav(path, pcm, 16000)
 
 
 if __name__ == "__main__":  # pragma: no cover

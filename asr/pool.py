@@ -90,7 +90,10 @@ class DecodePool(Executor):
                 if self._foreground:
                     self._busy += 1
                     return self._foreground.popleft(), False
-                if self._background and self._running_background < self.background_workers:
+                # A bridged decode starts only while no bot decode runs: on 2 cores they would share the CPU and
+                # the bot's turn would wait (bench/bridge_transcribe.py: p50 600 -> 1634 ms with 10 bridged calls).
+                idle_foreground = self._busy == self._running_background
+                if self._background and self._running_background < self.background_workers and idle_foreground:
                     self._busy += 1
                     self._running_background += 1
                     return self._background.popleft(), True

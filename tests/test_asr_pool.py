@@ -113,3 +113,17 @@ def test_errors_reach_the_caller_and_a_closed_pool_refuses_work(pools: Callable[
     pool.shutdown(wait=True)
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.submit(lambda: 1)
+
+
+def test_a_bridged_decode_waits_while_a_bot_decode_runs(pools: Callable[..., DecodePool]) -> None:
+    pool = pools(1, 1)  # a background thread is free, but the CPU is the bot's while its decode runs
+    gate, log = threading.Event(), list[str]()
+    bot = pool.submit(_blocker(gate, log, "bot"))
+    while not log:
+        time.sleep(0.001)
+    bridged = pool.background.submit(_note(log, "bridged"))
+    time.sleep(0.2)
+    assert log == ["bot start"] and not bridged.done() and pool.background_backlog == 1
+    gate.set()
+    assert bot.result(timeout=5) == "bot" and bridged.result(timeout=5) == "bridged"
+    assert log == ["bot start", "bot end", "bridged"]

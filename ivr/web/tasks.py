@@ -7,6 +7,7 @@ live floor's alert about open follow-ups is updated at once.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Literal
 
@@ -74,11 +75,7 @@ class TaskChange(BaseModel):
 
 def task_out(t: TaskRow) -> TaskOut:
     """The API shape of a stored task."""
-    return TaskOut(id=t.id, kind=t.kind, call_id=t.call_id, agent_id=t.agent_id, queue=t.queue,
-                   caller=_number(t.caller), score=t.score, summary=t.summary, status=t.status, assignee=t.assignee,
-                   note=t.note,
-                   created_at=t.created_at, updated_at=t.updated_at, closed_by=t.closed_by,
-                   closed_at=t.closed_at)  # fmt: skip
+    return TaskOut.model_validate({**dataclasses.asdict(t), "caller": _number(t.caller)})
 
 
 async def _assignees(call: ApiCall) -> list[str]:

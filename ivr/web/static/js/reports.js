@@ -18,7 +18,7 @@
     if (key.endsWith("score")) return v.toFixed(1);
     return Number.isInteger(v) ? String(v) : v.toFixed(2);
   }
-  const heading = (k) => k.replace(/_/g, " ").replace(/^asa$/, "avg speed of answer").replace(/^aht$/, "avg handle time");
+  const heading = (k) => k.replace(/_/g, " ").replace(/^asa$/, "avg speed of answer").replace(/^aht$/, "avg handle time").replace(/^s([1-5])$/, "scored $1");
 
   // --- charts -----------------------------------------------------------------------------------
   function box(title) {
